@@ -1,0 +1,88 @@
+"""Typed, frozen configuration. The index stores the IndexConfig it was built with."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _from_dict(cls, data: dict[str, Any] | None):
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}; choose from: {', '.join(sorted(names))}")
+    for f in dataclasses.fields(cls):
+        if f.name in data and isinstance(data[f.name], list):
+            data[f.name] = tuple(data[f.name])
+    return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    """How files become assets and units."""
+
+    ocr: bool = True  # OCR images, and PDF pages without a usable text layer
+    ocr_engine: str = "rapidocr"  # or "tesseract"
+    max_image_pixels: int = 80_000_000  # larger images are refused (decompression bombs)
+    thumbnail_size: int = 320  # long side of stored thumbnails, pixels
+    chunk_chars: int = 1200  # passage length for text files
+    chunk_overlap: int = 200
+    pdf_render_dpi: int = 72  # page renders for thumbnails and visual encoders
+    pdf_min_text_chars: int = 40  # a page with fewer text-layer characters is OCRed
+    max_file_bytes: int = 512 * 1024 * 1024
+
+    @classmethod
+    def from_dict(cls, data):
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexConfig:
+    """What an index is built with. Stored in the index; reopening uses it."""
+
+    text_encoder: str = "minilm"  # registry name, optionally "name:model-id-or-folder"
+    visual_encoder: str | None = None  # e.g. "clip:openai/clip-vit-base-patch32" or "clip:/path/to/folder"
+    keyword: str = "bm25"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    ann_min_rows: int = 100_000  # build an ANN index on a vector column once it has this many rows
+    device: str | None = None  # "cpu", "cuda"; None picks cuda when present
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "IndexConfig":
+        data = dict(data or {})
+        ingest = data.pop("ingest", None)
+        cfg = _from_dict(cls, data)
+        if ingest is not None:
+            cfg = dataclasses.replace(cfg, ingest=ingest if isinstance(ingest, IngestConfig) else IngestConfig.from_dict(ingest))
+        return cfg
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """How a query is answered: which signals, how they are fused, how deep each signal looks."""
+
+    signals: tuple[str, ...] = ()  # empty: every signal the index and query support
+    fusion: str = "rrf"  # see polyseek.retrieve.fuse.FUSION_METHODS
+    rrf_k: int = 60
+    weights: tuple[tuple[str, float], ...] = ()  # per-signal weights for weighted fusion methods
+    depth: int = 100  # candidates taken from each signal before fusion
+    group: bool = True  # one hit per asset, best unit first
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data or {})
+        if isinstance(data.get("weights"), dict):
+            data["weights"] = tuple(sorted(data["weights"].items()))
+        return _from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["weights"] = dict(self.weights)
+        return d

@@ -1,0 +1,50 @@
+"""One exception tree for Polyseek. Messages say what to do next."""
+
+from __future__ import annotations
+
+
+class PolyseekError(Exception):
+    """Root of every error Polyseek raises on purpose."""
+
+
+class ConfigError(PolyseekError, ValueError):
+    """A configuration value is wrong or unknown."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A registry lookup failed; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFoundError(PolyseekError, KeyError):
+    """An asset, unit or index does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexMismatchError(PolyseekError):
+    """The index was built with other encoders or another schema than requested."""
+
+
+class IngestError(PolyseekError):
+    """One file could not be ingested; `reason` is shown to the user and stored."""
+
+    def __init__(self, reason: str, *, path: str | None = None):
+        super().__init__(reason if path is None else f"{path}: {reason}")
+        self.reason = reason
+        self.path = path
+
+
+class UnsupportedFileError(IngestError):
+    """The file type is not one Polyseek can index."""
+
+
+class QueryError(PolyseekError, ValueError):
+    """A query cannot be run as given (bad image, missing encoder, bad filter)."""
+
+
+class MissingDependencyError(PolyseekError, ImportError):
+    """An optional package is needed; the message names the extra to install."""

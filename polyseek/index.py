@@ -1,0 +1,380 @@
+"""`polyseek.open(path)` → Index: the embedded engine over one folder on disk.
+
+Folder layout: `polyseek.json` (config, encoders, sources), `lance/` (the store), `keyword/` (the BM25
+index, derived from the store and rebuilt when stale), `.lock` (held by writers).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .config import IndexConfig, SearchConfig
+from .errors import ConfigError, IndexMismatchError, NotFoundError, PolyseekError, QueryError
+from .indexer import IndexReport, add_files, add_records, check_paths, encode_images, encode_texts
+from .store.base import EncodedAsset
+from .store.lance import LanceStore, check_filters, filters_to_sql, sql_in
+from .types import Extraction, Filters, Hit, Query
+
+FORMAT = 1
+DEFAULT_PATH = ".polyseek"
+
+
+def open(path: str | os.PathLike = DEFAULT_PATH, config: IndexConfig | dict | None = None, *,
+         create: bool = True) -> "Index":
+    """Open (or create) the index at `path`. Without `config`, an existing index uses the one it was built with."""
+    return Index(Path(path), config, create=create)
+
+
+class Index:
+    def __init__(self, path: Path, config: IndexConfig | dict | None = None, *, create: bool = True):
+        self.path = Path(path).absolute()
+        self._lock = threading.RLock()
+        manifest_path = self.path / "polyseek.json"
+        if isinstance(config, dict):
+            config = IndexConfig.from_dict(config)
+        if manifest_path.exists():
+            try:
+                self.manifest = json.loads(manifest_path.read_text())
+            except ValueError as e:
+                raise IndexMismatchError(f"{manifest_path} is not valid JSON ({e}); is this a Polyseek index?") from None
+            stored = IndexConfig.from_dict(self.manifest["config"])
+            if config is not None:
+                for key in ("text_encoder", "visual_encoder"):
+                    if getattr(config, key) != getattr(stored, key):
+                        raise IndexMismatchError(
+                            f"index {self.path} was built with {key}={getattr(stored, key)!r}, not "
+                            f"{getattr(config, key)!r}; open it without that option, or index into a new folder")
+                stored = IndexConfig.from_dict({**config.to_dict(), "text_encoder": stored.text_encoder,
+                                                "visual_encoder": stored.visual_encoder})
+            self.config = stored
+        else:
+            if not create:
+                raise NotFoundError(f"no Polyseek index at {self.path}; create one with `polyseek index FOLDER --index {self.path}`")
+            self.config = config or IndexConfig()
+            self.manifest = {"format": FORMAT, "config": self.config.to_dict(), "encoders": {},
+                             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(), "sources": {}}
+        self._encoders: dict[str, Any] = {}
+        if not self.manifest.get("encoders"):
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.manifest["encoders"] = self._describe_encoders()
+            self.save_manifest()
+        dims = {"vec_text": int(self.manifest["encoders"]["text"]["dim"])}
+        if self.manifest["encoders"].get("visual"):
+            dims["vec_visual"] = int(self.manifest["encoders"]["visual"]["dim"])
+        self.store = LanceStore(self.path / "lance", dims)
+        self._searcher = None
+        self._searcher_version = -1
+        self._last_refresh = 0.0
+
+    # -- encoders -------------------------------------------------------------------------------
+    def _describe_encoders(self) -> dict[str, Any]:
+        from .encode import describe
+
+        out = {"text": describe(self.encoder("text"))}
+        if self.config.visual_encoder:
+            out["visual"] = describe(self.encoder("visual"))
+        return out
+
+    def encoder(self, role: str):
+        """The text or visual encoder, loaded on first use (query-time BM25 never loads a model)."""
+        if role not in self._encoders:
+            from .encode import load_encoder
+
+            spec = self.config.text_encoder if role == "text" else self.config.visual_encoder
+            if spec is None:
+                raise ConfigError("this index has no visual encoder; re-index with --visual clip:MODEL")
+            enc = load_encoder(spec, device=self.config.device)
+            stored = self.manifest.get("encoders", {}).get(role)
+            if stored and (stored["spec"] != enc.spec or int(stored["dim"]) != enc.dim):
+                raise IndexMismatchError(f"index was built with {role} encoder {stored['spec']} (dim {stored['dim']}), "
+                                         f"but {enc.spec} (dim {enc.dim}) was loaded")
+            self._encoders[role] = enc
+        return self._encoders[role]
+
+    def wants_pixels(self) -> bool:
+        return bool(self.config.visual_encoder)
+
+    def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
+        units = [u for ex in pending for u in ex.units]
+        vec_text = encode_texts(self.encoder("text"), [u.text for u in units])
+        vec_visual = None
+        if self.config.visual_encoder:
+            vec_visual = encode_images(self.encoder("visual"), [u.image for u in units])
+        out, i = [], 0
+        for ex in pending:
+            n = len(ex.units)
+            vecs = {"vec_text": vec_text[i:i + n]}
+            if vec_visual is not None:
+                vecs["vec_visual"] = vec_visual[i:i + n]
+            for u in ex.units:
+                u.image = None  # pixels are not stored
+            out.append(EncodedAsset(ex.asset, ex.units, vecs))
+            i += n
+        return out
+
+    # -- writing --------------------------------------------------------------------------------
+    def save_manifest(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        tmp = self.path / f".polyseek.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(self.manifest, indent=2, default=str))
+        os.replace(tmp, self.path / "polyseek.json")
+
+    @contextmanager
+    def _writer(self):
+        """One writer per index folder at a time (an flock, released by the OS if the process dies)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PolyseekError(f"another process is writing to {self.path}; wait for it to finish") from None
+            with self._lock:
+                self.store.refresh()
+                yield
+        finally:
+            os.close(fd)
+
+    def after_write(self, batch: Sequence[EncodedAsset]) -> None:
+        """Hook for derived indexes that update per batch (the visual instance index)."""
+
+    def after_delete(self, asset_ids: Sequence[str]) -> None:
+        """Hook for derived indexes that must forget deleted assets."""
+
+    def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
+            text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
+            include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False) -> IndexReport:
+        """Index files and folders (or records files with `records=True`); incremental and crash-safe."""
+        paths = check_paths(paths)
+        report = IndexReport()
+        t0 = time.perf_counter()
+        with self._writer():
+            before = self.store.version
+            if records:
+                add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
+                            meta_fields=tuple(meta_fields), progress=progress, report=report)
+            else:
+                add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress, report=report)
+            if self.store.version != before:
+                self.store.maintain(self.config.ann_min_rows)
+            self._refresh_derived(force=self.store.version != before)
+            self.save_manifest()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def remove(self, items: Iterable[str]) -> int:
+        """Remove assets by id, by file path, or every asset under a folder path. Returns how many."""
+        with self._writer():
+            idx = self.store.asset_index()
+            ids: set[str] = set()
+            for it in items:
+                if it in idx:
+                    ids.add(it)
+                    continue
+                p = os.path.abspath(it)
+                hits = [aid for aid, v in idx.items() if v["path"] == p or v["path"].startswith(p.rstrip(os.sep) + os.sep)
+                        or v["source"] == p]
+                if not hits:
+                    raise NotFoundError(f"{it!r} is neither an asset id nor an indexed path")
+                ids.update(hits)
+            n = self.store.delete_assets(sorted(ids))
+            srcs = self.manifest.get("sources", {})
+            for s in [s for s in srcs if not self.store.count_units(f"path = '{s.replace(chr(39), chr(39) * 2)}'")]:
+                srcs.pop(s)
+            self.after_delete(sorted(ids))
+            self._refresh_derived(force=True)
+            self.save_manifest()
+            return n
+
+    # -- searching ------------------------------------------------------------------------------
+    def _refresh_derived(self, force: bool = False) -> None:
+        """Bring the keyword index (on disk) up to the store's version."""
+        from .retrieve.keyword import KeywordIndex
+
+        kw_dir = self.path / "keyword"
+        ver = self.store.version
+        kw = None if force else KeywordIndex.load(kw_dir)
+        if kw is None or kw.version != ver:
+            t = self.store.scan_units(["id", "asset_id", "text"])
+            kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
+                                    t.column("asset_id").to_numpy(zero_copy_only=False),
+                                    t.column("text").to_pylist(), ver)
+            kw.save(kw_dir)
+        self._keyword = kw
+        self._searcher = None
+
+    def searcher(self):
+        from .retrieve.dense import DenseRetriever, VectorMatrix
+        from .retrieve.keyword import BM25Retriever, KeywordIndex, tokenize
+        from .retrieve.search import Searcher
+
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_refresh > 1.0:  # see commits of other processes (an index run beside a server)
+                self.store.refresh()
+                self._last_refresh = now
+            ver = self.store.version
+            if self._searcher is not None and self._searcher_version == ver:
+                return self._searcher
+            kw = KeywordIndex.load(self.path / "keyword")
+            if kw is None or kw.version != ver:
+                t = self.store.scan_units(["id", "asset_id", "text"])
+                kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
+                                        t.column("asset_id").to_numpy(zero_copy_only=False),
+                                        t.column("text").to_pylist(), ver)
+            retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
+            n = self.store.count_units()
+            fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])
+            matrices: dict[str, VectorMatrix | None] = {}
+            if n < self.config.ann_min_rows:
+                t = self.store.scan_units(["id", "asset_id"] + fields)
+                uids = t.column("id").to_numpy(zero_copy_only=False)
+                aids = t.column("asset_id").to_numpy(zero_copy_only=False)
+                for f in fields:
+                    col = t.column(f).combine_chunks()
+                    mat = col.flatten().to_numpy().reshape(len(col), self.store.dims[f]) if len(col) else \
+                        np.zeros((0, self.store.dims[f]), np.float32)
+                    matrices[f] = VectorMatrix(uids, aids, mat, ver)
+            else:
+                matrices = {f: None for f in fields}
+            unit_asset = self._unit_asset_lookup
+            retrievers["dense"] = DenseRetriever("dense", "vec_text", self._embed_text_query, frozenset({"text"}),
+                                                 matrices["vec_text"], self.store, unit_asset)
+            if "vec_visual" in fields:
+                retrievers["visual"] = DenseRetriever("visual", "vec_visual", self._embed_visual_query,
+                                                      frozenset({"text", "image"}), matrices["vec_visual"],
+                                                      self.store, unit_asset)
+            stemmer_cache: dict[str, set[str]] = {}
+
+            def stem_query(text: str) -> set[str]:
+                if text not in stemmer_cache:
+                    stemmer_cache[text] = set(tokenize([text])[0]) if text else set()
+                return stemmer_cache[text]
+
+            self._searcher = Searcher(retrievers, self.store, self._allowed_ids, stem_query)
+            self._searcher_version = ver
+            return self._searcher
+
+    def _unit_asset_lookup(self, unit_ids: list[str]) -> list[str]:
+        rows = self.store.get_units(unit_ids, ["id", "asset_id"])
+        return [rows[u]["asset_id"] if u in rows else u.split("#")[0] for u in unit_ids]
+
+    def _allowed_ids(self, where: str) -> np.ndarray:
+        t = self.store.scan_units(["id"], where=where)
+        return t.column("id").to_numpy(zero_copy_only=False)
+
+    def _embed_text_query(self, q: Query):
+        if not (q.text and q.text.strip()):
+            return None
+        return self.encoder("text").encode_queries([q.text])[0]
+
+    def _embed_visual_query(self, q: Query):
+        enc = self.encoder("visual")
+        if q.image is not None:
+            img = load_query_image(q.image, q.bbox)
+            return enc.encode_images([img])[0]
+        if q.text and q.text.strip():
+            return enc.encode_queries([q.text])[0]
+        return None
+
+    def signals(self) -> list[str]:
+        return list(self.searcher().retrievers)
+
+    def search(self, text: str | None = None, *, image: Any = None, bbox=None, k: int = 10,
+               filters: Filters | None = None, config: SearchConfig | None = None) -> list[Hit]:
+        """Search by text, image (path or PIL image, optionally cropped to `bbox` = x,y,w,h), or both."""
+        return self.search_query(Query(text=text, image=image, bbox=bbox, k=k, filters=filters or Filters()), config)
+
+    def search_query(self, query: Query, config: SearchConfig | None = None) -> list[Hit]:
+        if query.k < 1:
+            raise QueryError("k must be at least 1")
+        if not (query.text and query.text.strip()) and query.image is None:
+            raise QueryError("empty query: give text, an image, or both")
+        check_filters(query.filters)
+        return self.searcher().search(query, config or SearchConfig(), where=filters_to_sql(query.filters))
+
+    def search_many(self, queries: Sequence[Query], config: SearchConfig | None = None) -> list[list[Hit]]:
+        return [self.search_query(q, config) for q in queries]
+
+    # -- reading --------------------------------------------------------------------------------
+    def asset(self, asset_id: str) -> dict[str, Any]:
+        row = self.store.get_asset(asset_id)
+        if row is None:
+            raise NotFoundError(f"no asset {asset_id!r} in {self.path}")
+        return row
+
+    def status(self) -> dict[str, Any]:
+        self.store.refresh()
+        assets = self.store.asset_index()
+        by_type: dict[str, int] = {}
+        for v in assets.values():
+            by_type[v["type"]] = by_type.get(v["type"], 0) + 1
+        kinds: dict[str, int] = {}
+        if self.store.count_units():
+            t = self.store.scan_units(["kind"])
+            vals, counts = np.unique(t.column("kind").to_numpy(zero_copy_only=False).astype(str), return_counts=True)
+            kinds = {str(k): int(c) for k, c in zip(vals, counts)}
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {
+            "path": str(self.path), "assets": len(assets), "assets_by_type": by_type,
+            "units": self.store.count_units(), "units_by_kind": kinds,
+            "encoders": self.manifest.get("encoders", {}), "config": self.config.to_dict(),
+            "store_version": self.store.version, "vector_indexes": sorted(self.store.list_index_columns()),
+            "failed": [{"path": p, "reason": r, "at": str(at)} for p, r, at in self.store.failures_list()],
+            "bytes_on_disk": size, "updated": self.manifest.get("updated"),
+        }
+
+    def close(self) -> None:
+        self._searcher = None
+        self._encoders.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load_query_image(image: Any, bbox=None):
+    """A query image from a path, bytes or PIL image, EXIF-oriented, RGB, cropped to bbox (x, y, w, h)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as im:
+                im.load()
+                img = ImageOps.exif_transpose(im).convert("RGB")
+        except FileNotFoundError:
+            raise QueryError(f"query image {image} does not exist") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise QueryError(f"query image {image} cannot be read: {e}") from None
+    elif isinstance(image, (bytes, bytearray)):
+        import io
+
+        try:
+            with Image.open(io.BytesIO(image)) as im:
+                im.load()
+                img = ImageOps.exif_transpose(im).convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise QueryError(f"query image cannot be read: {e}") from None
+    else:
+        img = image.convert("RGB")
+    if bbox is not None:
+        x, y, w, h = (float(v) for v in bbox)
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > img.width + 1 or y + h > img.height + 1:
+            raise QueryError(f"crop {x:g},{y:g},{w:g},{h:g} is outside the {img.width}x{img.height} query image")
+        img = img.crop((int(x), int(y), int(round(x + w)), int(round(y + h))))
+    if img.width < 8 or img.height < 8:
+        raise QueryError(f"query image is too small ({img.width}x{img.height}); give at least 8x8 pixels")
+    return img

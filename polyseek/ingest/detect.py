@@ -1,0 +1,95 @@
+"""Sniff a file's real type from its first bytes (magic numbers), so a mislabelled file fails with a clear reason.
+
+The suffix says what the user thinks the file is; the bytes say what it is. Both are checked: a text file
+named `.jpg` is refused as "file named .jpg is not a JPEG image (looks like text)".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import IngestError, UnsupportedFileError
+
+# kind -> (human name, suffixes)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "jpeg": ("a JPEG image", (".jpg", ".jpeg", ".jpe")),
+    "png": ("a PNG image", (".png",)),
+    "webp": ("a WebP image", (".webp",)),
+    "gif": ("a GIF image", (".gif",)),
+    "bmp": ("a BMP image", (".bmp",)),
+    "tiff": ("a TIFF image", (".tif", ".tiff")),
+    "pdf": ("a PDF", (".pdf",)),
+    "text": ("a text file", (".txt", ".md", ".markdown", ".rst")),
+    "html": ("an HTML file", (".html", ".htm")),
+}
+IMAGE_KINDS = frozenset({"jpeg", "png", "webp", "gif", "bmp", "tiff"})
+SUFFIX_KIND = {suffix: kind for kind, (_, suffixes) in KINDS.items() for suffix in suffixes}
+SUPPORTED_SUFFIXES = tuple(sorted(SUFFIX_KIND))
+
+_HEAD = 2048
+
+
+def sniff_bytes(head: bytes) -> str | None:
+    """The binary kind these leading bytes belong to ("jpeg", "pdf", ...), "text" for likely text, else None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    # PDF readers accept the header anywhere in the first 1024 bytes.
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if _looks_like_text(head):
+        return "text"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Text has no NUL bytes (outside UTF-16) and few control characters; legacy 8-bit encodings count as text."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return True
+    if b"\x00" in head:
+        return False
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls <= max(1, len(head) // 100)
+
+
+def detect(path: Path) -> str:
+    """The kind of `path` ("jpeg", "png", ..., "pdf", "text", "html"); raises IngestError when bytes and name disagree.
+
+    Raises IngestError("empty file (0 bytes)") for an empty file, UnsupportedFileError for unknown suffixes.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    expected = SUFFIX_KIND.get(suffix)
+    if expected is None:
+        raise UnsupportedFileError(
+            f"unsupported file type {suffix or '(no suffix)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
+            path=str(path),
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(_HEAD)
+    if not head:
+        raise IngestError("empty file (0 bytes)", path=str(path))
+    found = sniff_bytes(head)
+    if expected in ("text", "html"):
+        if found != "text":
+            looks = KINDS[found][0] if found else "binary data"
+            raise IngestError(f"file named {suffix} is not {KINDS[expected][0]} (looks like {looks})", path=str(path))
+        return expected
+    if found == expected:
+        return expected
+    if found in IMAGE_KINDS and expected in IMAGE_KINDS:
+        # A PNG saved as .jpg is still an image we can read; trust the bytes.
+        return found
+    looks = "text" if found == "text" else (KINDS[found][0] if found else "unknown binary data")
+    if found == "text" and head.lstrip()[:1] == b"<":
+        looks = "text (HTML/XML)"
+    raise IngestError(f"file named {suffix} is not {KINDS[expected][0]} (looks like {looks})", path=str(path))

@@ -1,0 +1,44 @@
+"""Retriever interface: one signal (keyword, dense text, visual, instance) over the index's units.
+
+`retrieve` is the one required method. It returns a `SignalRun`: unit ids, their asset ids and the
+signal's raw scores, best first. Fusion (fuse.py) and grouping work on these runs alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..types import Query
+
+
+@dataclass
+class SignalRun:
+    signal: str
+    unit_ids: list[str]
+    asset_ids: list[str]
+    scores: np.ndarray  # raw scores, descending
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit id -> details (e.g. matched box)
+
+    def __len__(self) -> int:
+        return len(self.unit_ids)
+
+
+class Retriever:
+    name: ClassVar[str] = ""
+    query_modalities: ClassVar[frozenset[str]] = frozenset({"text"})  # what a query must carry to use it
+
+    def retrieve(self, query: Query, depth: int, mask: "np.ndarray | None" = None,
+                 where: str | None = None) -> SignalRun:  # the one required method
+        """`mask`: the unit ids a filter allows (None: all); `where`: the same filter as SQL for the store."""
+        raise NotImplementedError
+
+    def accepts(self, query: Query) -> bool:
+        has = set()
+        if query.text and query.text.strip():
+            has.add("text")
+        if query.image is not None:
+            has.add("image")
+        return bool(has & self.query_modalities)

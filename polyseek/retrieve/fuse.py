@@ -1,0 +1,234 @@
+"""Rank fusion: pure functions over per-signal runs ``{signal: {doc_id: score}}`` → one ``{doc_id: score}``.
+
+Methods and score normalisations follow ranx's definitions (Bassani 2022), so numbers can be checked against
+ranx; they are plain dict code because they run once per query on a few hundred candidates.
+Where a rank is needed, a run is ordered by score descending with ties broken by doc id descending
+(trec_eval's order), so fusion is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Union
+
+from ..errors import ConfigError, UnknownNameError
+
+Scores = dict[str, float]
+Runs = Mapping[str, Mapping[str, float]]
+Weights = Union[Mapping[str, float], Sequence[float], Iterable[tuple[str, float]], None]
+
+_EPS = 1e-9  # ranx's floor on normalisation denominators
+
+
+def ranked(scores: Mapping[str, float], k: int | None = None) -> list[tuple[str, float]]:
+    """``(doc_id, score)`` pairs best first: score descending, ties by doc id descending (trec_eval's order)."""
+    items = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    return items if k is None else items[:k]
+
+
+# ---------------------------------------------------------------------------- normalisations
+
+
+def norm_minmax(scores: Mapping[str, float]) -> Scores:
+    """(s - min) / (max - min)."""
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    den = max(hi - lo, _EPS)
+    return {d: (s - lo) / den for d, s in scores.items()}
+
+
+def norm_zscore(scores: Mapping[str, float]) -> Scores:
+    """(s - mean) / std, population std (ranx "zmuv")."""
+    if not scores:
+        return {}
+    vals = list(scores.values())
+    mean = math.fsum(vals) / len(vals)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / len(vals))
+    den = max(std, _EPS)
+    return {d: (s - mean) / den for d, s in scores.items()}
+
+
+def norm_max(scores: Mapping[str, float]) -> Scores:
+    """s / max."""
+    if not scores:
+        return {}
+    den = max(max(scores.values()), _EPS)
+    return {d: s / den for d, s in scores.items()}
+
+
+def norm_sum(scores: Mapping[str, float]) -> Scores:
+    """(s - min) / sum(s - min): shifted scores that sum to one."""
+    if not scores:
+        return {}
+    lo = min(scores.values())
+    den = max(math.fsum(scores.values()) - lo * len(scores), _EPS)
+    return {d: (s - lo) / den for d, s in scores.items()}
+
+
+def norm_rank(scores: Mapping[str, float]) -> Scores:
+    """1 - (rank - 1) / n: a Borda-like score from the rank alone."""
+    n = len(scores)
+    return {d: 1.0 - i / n for i, (d, _) in enumerate(ranked(scores))}
+
+
+NORMALIZATIONS: dict[str, Callable[[Mapping[str, float]], Scores]] = {
+    "minmax": norm_minmax,
+    "zscore": norm_zscore,
+    "max": norm_max,
+    "sum": norm_sum,
+    "rank": norm_rank,
+}
+_NORM_ALIASES = {"min-max": "minmax", "min_max": "minmax", "zmuv": "zscore"}
+
+
+def norm_borda(runs: Runs) -> dict[str, Scores]:
+    """Borda normalisation over the union of candidates (ranx "borda"): a doc missing from a run gets the
+    mean of the ranks that run did not use."""
+    candidates = {d for r in runs.values() for d in r}
+    n_c = len(candidates)
+    out: dict[str, Scores] = {}
+    for name, scores in runs.items():
+        if not scores:
+            out[name] = {}
+            continue
+        n = len(scores)
+        s = {d: 1.0 - i / n_c for i, (d, _) in enumerate(ranked(scores))}
+        missing = 0.5 - (n - 1) / (2 * n_c)
+        for d in candidates:
+            s.setdefault(d, missing)
+        out[name] = s
+    return out
+
+
+def normalize(runs: Runs, norm: str | None) -> dict[str, Scores]:
+    """Normalise every run with ``norm`` (one of NORMALIZATIONS, "borda", or None to keep raw scores)."""
+    if norm is None or norm == "none":
+        return {name: dict(r) for name, r in runs.items()}
+    key = _NORM_ALIASES.get(norm, norm)
+    if key == "borda":
+        return norm_borda(runs)
+    try:
+        fn = NORMALIZATIONS[key]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown normalisation {norm!r}; choose from: {', '.join([*NORMALIZATIONS, 'borda', 'none'])}"
+        ) from None
+    return {name: fn(r) for name, r in runs.items()}
+
+
+# ---------------------------------------------------------------------------- fusion methods
+
+
+def _weights(runs: Runs, weights: Weights) -> dict[str, float]:
+    """Per-run weights from a mapping, ``(name, w)`` pairs, or a sequence aligned with ``runs``; default 1."""
+    names = list(runs)
+    if weights is None:
+        return dict.fromkeys(names, 1.0)
+    if isinstance(weights, Mapping):
+        w = dict(weights)
+    else:
+        seq = list(weights)
+        if seq and all(isinstance(x, (tuple, list)) and len(x) == 2 for x in seq):
+            w = {str(n): float(v) for n, v in seq}
+        else:
+            if len(seq) != len(names):
+                raise ConfigError(f"got {len(seq)} weights for {len(names)} runs ({', '.join(names)})")
+            w = dict(zip(names, seq))
+    # a weight for a signal this query lacks (no image → no visual run) is simply unused
+    return {n: float(w.get(n, 1.0)) for n in names}
+
+
+def rrf(runs: Runs, k: int = 60, weights: Weights = None) -> Scores:
+    """Reciprocal rank fusion, Cormack et al. 2009: sum over runs of w / (k + rank)."""
+    if k < 0:
+        raise ConfigError(f"rrf k must be >= 0, got {k}")
+    w = _weights(runs, weights)
+    out: Scores = {}
+    for name, scores in runs.items():
+        wn = w[name]
+        for rank, (d, _) in enumerate(ranked(scores), 1):
+            out[d] = out.get(d, 0.0) + wn / (k + rank)
+    return out
+
+
+def combsum(runs: Runs, weights: Weights = None) -> Scores:
+    """CombSUM, Fox & Shaw 1993: sum of a doc's scores (a missing doc contributes 0)."""
+    out: Scores = {}
+    for scores in runs.values():
+        for d, s in scores.items():
+            out[d] = out.get(d, 0.0) + s
+    return out
+
+
+def combmnz(runs: Runs, weights: Weights = None) -> Scores:
+    """CombMNZ, Fox & Shaw 1993: CombSUM times the number of runs that retrieved the doc."""
+    total: Scores = {}
+    hits: dict[str, int] = {}
+    for scores in runs.values():
+        for d, s in scores.items():
+            total[d] = total.get(d, 0.0) + s
+            hits[d] = hits.get(d, 0) + 1
+    return {d: s * hits[d] for d, s in total.items()}
+
+
+def combmax(runs: Runs, weights: Weights = None) -> Scores:
+    """CombMAX, Fox & Shaw 1993: a doc's best score over the runs that retrieved it."""
+    out: Scores = {}
+    for scores in runs.values():
+        for d, s in scores.items():
+            if d not in out or s > out[d]:
+                out[d] = s
+    return out
+
+
+def wsum(runs: Runs, weights: Weights = None) -> Scores:
+    """Weighted sum of scores (a missing doc contributes 0); equal weights give CombSUM."""
+    w = _weights(runs, weights)
+    out: Scores = {}
+    for name, scores in runs.items():
+        wn = w[name]
+        for d, s in scores.items():
+            out[d] = out.get(d, 0.0) + wn * s
+    return out
+
+
+FUSION_METHODS: dict[str, Callable[..., Scores]] = {
+    "rrf": rrf,
+    "combsum": combsum,
+    "combmnz": combmnz,
+    "combmax": combmax,
+    "wsum": wsum,
+}
+
+
+def get_method(name: str) -> Callable[..., Scores]:
+    """The fusion function registered as ``name``; unknown names list the known ones."""
+    try:
+        return FUSION_METHODS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown fusion method {name!r}; choose from: {', '.join(FUSION_METHODS)}") from None
+
+
+def fuse(runs: Runs, method: str = "rrf", norm: str | None = None, weights: Weights = None, **kw) -> Scores:
+    """Normalise each run with ``norm``, then fuse with ``method``; ``kw`` goes to the method (``k`` for rrf).
+
+    ``method`` may carry its normalisation as ``"method:norm"`` (``"combsum:zscore"``), so a single
+    ``SearchConfig.fusion`` string can name both.
+
+    A single run is fused like several (rrf turns its scores into reciprocal ranks), so scores stay comparable
+    across queries that lack a signal.
+    """
+    if ":" in method:  # "combsum:zscore" names a method and a normalisation in one string
+        method, _, spec_norm = method.partition(":")
+        if norm is not None and norm != spec_norm:
+            raise ConfigError(f"fusion {method}:{spec_norm} conflicts with norm={norm!r}")
+        norm = spec_norm
+    fn = get_method(method)
+    runs = {name: r for name, r in runs.items() if r}
+    if not runs:
+        return {}
+    if norm is not None:
+        runs = normalize(runs, norm)
+    return fn(runs, weights=weights, **kw)

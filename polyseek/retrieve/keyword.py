@@ -1,0 +1,130 @@
+"""BM25 keyword signal over unit text, backed by bm25s (Lù 2024) sparse matrices.
+
+The keyword index is derived data: built from the store's `text` column and stamped with the store
+version it reflects. A stale or missing index (e.g. after a killed run) is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..types import Query
+from .base import Retriever, SignalRun
+
+STOPWORDS = "en"
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=stemmer or _stemmer(), return_ids=False,
+                          show_progress=False)
+
+
+class KeywordIndex:
+    """A bm25s index over units: row i is unit `unit_ids[i]` of asset `asset_ids[i]`."""
+
+    def __init__(self, bm25, unit_ids: np.ndarray, asset_ids: np.ndarray, version: int):
+        self.bm25 = bm25
+        self.unit_ids = unit_ids
+        self.asset_ids = asset_ids
+        self.version = version
+        self._stemmer = _stemmer()
+        self._vocab = bm25.vocab_dict if bm25 is not None else {}
+
+    @classmethod
+    def build(cls, unit_ids, asset_ids, texts, version: int) -> "KeywordIndex":
+        import bm25s
+
+        bm = None
+        if len(texts):
+            stemmer = _stemmer()
+            tokens = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=stemmer, show_progress=False)
+            bm = bm25s.BM25()
+            bm.index(tokens, show_progress=False)
+        return cls(bm, np.asarray(unit_ids, dtype=object), np.asarray(asset_ids, dtype=object), version)
+
+    def save(self, folder: Path) -> None:
+        """Write next to `folder` and swap in with a rename, so readers never see half an index."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
+        if self.bm25 is not None:
+            self.bm25.save(str(tmp), show_progress=False)
+        (tmp / "rows.json").write_text(json.dumps({"version": self.version, "unit_ids": self.unit_ids.tolist(),
+                                                   "asset_ids": self.asset_ids.tolist()}))
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> "KeywordIndex | None":
+        import bm25s
+
+        folder = Path(folder)
+        try:
+            rows = json.loads((folder / "rows.json").read_text())
+        except (OSError, ValueError):
+            return None
+        bm = None
+        if rows["unit_ids"]:
+            try:
+                bm = bm25s.BM25.load(str(folder), mmap=False, show_progress=False)
+            except (OSError, ValueError, KeyError):
+                return None
+        return cls(bm, np.asarray(rows["unit_ids"], dtype=object), np.asarray(rows["asset_ids"], dtype=object),
+                   int(rows["version"]))
+
+    def scores(self, text: str) -> np.ndarray | None:
+        if self.bm25 is None:
+            return None
+        toks = [t for t in tokenize([text], self._stemmer)[0] if t in self._vocab]
+        if not toks:
+            return None
+        return self.bm25.get_scores(toks)
+
+
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None, min_score: float | None = None):
+    """Indices of the k best scores (descending), restricted to `mask` and to scores > min_score."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    keep = np.isfinite(scores[idx])
+    if min_score is not None:
+        keep &= scores[idx] > min_score
+    return idx[keep]
+
+
+class BM25Retriever(Retriever):
+    name = "bm25"
+    query_modalities = frozenset({"text"})
+
+    def __init__(self, index: KeywordIndex):
+        self.index = index
+
+    def retrieve(self, query: Query, depth: int, mask=None, where=None) -> SignalRun:
+        s = self.index.scores(query.text or "")
+        if s is None:
+            return SignalRun(self.name, [], [], np.zeros(0, np.float32))
+        m = None if mask is None else np.isin(self.index.unit_ids, mask)
+        idx = top_k(s, depth, m, min_score=0.0)
+        return SignalRun(self.name, self.index.unit_ids[idx].tolist(), self.index.asset_ids[idx].tolist(),
+                         s[idx].astype(np.float32))

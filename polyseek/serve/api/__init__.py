@@ -1,0 +1,1 @@
+"""serve/api stage."""

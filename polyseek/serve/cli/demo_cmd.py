@@ -1,0 +1,57 @@
+"""`polyseek demo`: index the bundled examples/ and run a few searches, printing the results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_QUERIES = ["invoice total due", "solar panel efficiency", "figure showing results",
+                   "street sign", "how to brew coffee"]
+
+
+def _examples_dir() -> Path:
+    for cand in (Path.cwd() / "examples", Path(__file__).resolve().parents[3] / "examples"):
+        if cand.is_dir():
+            return cand
+    raise click.ClickException("cannot find the examples/ folder; run from the repository root or pass --examples")
+
+
+@click.command("demo")
+@click.option("--examples", "examples_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder to index (default: the repository's examples/).")
+@click.option("--index", "index_path", default=".polyseek", show_default=True, type=click.Path(file_okay=False))
+@click.option("-k", "k", default=3, show_default=True)
+def demo_command(examples_dir, index_path, k):
+    """Index the bundled examples and show a few searches (the README's first command).
+
+    \b
+    Example:
+      polyseek demo && polyseek search "your own query"
+    """
+    import polyseek
+    from polyseek.serve.cli.main import render_hit
+
+    folder = Path(examples_dir) if examples_dir else _examples_dir()
+    qfile = folder / "demo_queries.txt"
+    queries = [q.strip() for q in qfile.read_text().splitlines() if q.strip()] if qfile.exists() else DEFAULT_QUERIES
+    click.echo(f"Indexing {folder} into {index_path} ...")
+    idx = polyseek.open(index_path)
+    report = idx.add([folder], progress=sys.stderr.isatty())
+    for p, r in report.failed:
+        click.echo(f"  failed {p}: {r}", err=True)
+    click.echo(report.summary())
+    st = idx.status()
+    click.echo(f"The index holds {st['assets']} assets ({', '.join(f'{v} {t}' for t, v in sorted(st['assets_by_type'].items()))}) "
+               f"and {st['units']} searchable units.\n")
+    color = sys.stdout.isatty()
+    for q in queries:
+        click.echo(click.style(f'$ polyseek search "{q}" -k {k}', fg="cyan", bold=color) if color else f'$ polyseek search "{q}" -k {k}')
+        hits = idx.search(q, k=k)
+        for h in hits:
+            click.echo(render_hit(h, color))
+        if not hits:
+            click.echo("  no results")
+        click.echo()
+    click.echo(f"Try your own: polyseek search \"...\" --index {index_path}   |   polyseek index ~/your/folder")

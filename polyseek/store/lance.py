@@ -1,0 +1,358 @@
+"""LanceDB store: embedded tables `units`, `assets` and `failures` in `<index>/lance`.
+
+Atomicity: a batch of assets is written with one `merge_insert` on `units` that inserts the new units
+and deletes the assets' old ones in the same commit, so a file's units appear together or not at all.
+The `assets` row (content hash, thumbnail) is committed after its units; if the process dies between
+the two commits the file has no asset row, so the next run re-extracts it and the merge replaces its
+units by id: no duplicates, nothing committed earlier lost.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import QueryError
+from ..types import Asset, Filters
+from .base import EncodedAsset, Store
+
+log = logging.getLogger(__name__)
+
+UNIT_COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "t0", "t1", "char_start", "char_end",
+                "meta", "asset_type", "path", "created"]
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    vals = list(values)
+    if not vals:
+        return "false"
+    return f"{column} IN ({', '.join(_sql_str(v) for v in vals)})"
+
+
+def glob_to_like(pattern: str) -> str:
+    """A path glob as a SQL LIKE pattern. `*` and `?` match any characters (including `/`).
+    A relative glob matches at the end of the path, so "*.pdf" and "reports/*" work as expected."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    like = "".join(out)
+    if not pattern.startswith(("/", "*")):
+        like = "%/" + like
+    return like
+
+
+def _ts(d: _dt.datetime) -> str:
+    if d.tzinfo is not None:
+        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return f"timestamp '{d.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def filters_to_sql(f: Filters | None) -> str | None:
+    """Translate Filters into a LanceDB (DataFusion SQL) predicate over the units table."""
+    if f is None or f.is_empty():
+        return None
+    parts = []
+    if f.type:
+        parts.append(sql_in("asset_type", f.type))
+    if f.kind:
+        parts.append(sql_in("kind", f.kind))
+    if f.path:
+        parts.append(f"path LIKE {_sql_str(glob_to_like(f.path))}")
+    if f.after:
+        parts.append(f"created >= {_ts(f.after)}")
+    if f.before:
+        parts.append(f"created < {_ts(f.before)}")
+    return " AND ".join(parts)
+
+
+def _naive_utc(d: _dt.datetime | None) -> _dt.datetime | None:
+    if d is None:
+        return None
+    if d.tzinfo is not None:
+        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return d
+
+
+class LanceStore(Store):
+    """Units with vectors and text, assets with thumbnails, and per-file failures, in LanceDB."""
+
+    def __init__(self, folder: Path, dims: dict[str, int]):
+        import lancedb
+
+        self.folder = Path(folder)
+        self.dims = dict(dims)  # vector field name -> dimension, e.g. {"vec_text": 384}
+        self.db = lancedb.connect(str(self.folder))
+        self.units = self._open_or_create("units", self._units_schema())
+        self.assets = self._open_or_create("assets", self._assets_schema())
+        self.failures = self._open_or_create("failures", self._failures_schema())
+        missing = [f for f in self.dims if f not in self.units.schema.names]
+        if missing:
+            from ..errors import IndexMismatchError
+
+            raise IndexMismatchError(f"index has no vector column(s) {missing}; rebuild it with the new encoders")
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _units_schema(self) -> pa.Schema:
+        fields = [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("asset_id", pa.string(), nullable=False),
+            pa.field("kind", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("page", pa.int32()),
+            pa.field("bbox", pa.list_(pa.float32())),
+            pa.field("t0", pa.float64()),
+            pa.field("t1", pa.float64()),
+            pa.field("char_start", pa.int64()),
+            pa.field("char_end", pa.int64()),
+            pa.field("meta", pa.string()),
+            pa.field("asset_type", pa.string()),
+            pa.field("path", pa.string()),
+            pa.field("created", pa.timestamp("us")),
+        ]
+        for name, dim in self.dims.items():
+            fields.append(pa.field(name, pa.list_(pa.float32(), dim)))
+        return pa.schema(fields)
+
+    @staticmethod
+    def _assets_schema() -> pa.Schema:
+        return pa.schema([
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("path", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("type", pa.string()),
+            pa.field("hash", pa.string()),
+            pa.field("size", pa.int64()),
+            pa.field("mtime", pa.float64()),
+            pa.field("created", pa.timestamp("us")),
+            pa.field("title", pa.string()),
+            pa.field("meta", pa.string()),
+            pa.field("thumbnail", pa.binary()),
+            pa.field("n_units", pa.int32()),
+            pa.field("indexed_at", pa.timestamp("us")),
+        ])
+
+    @staticmethod
+    def _failures_schema() -> pa.Schema:
+        return pa.schema([
+            pa.field("path", pa.string(), nullable=False),
+            pa.field("reason", pa.string()),
+            pa.field("at", pa.timestamp("us")),
+        ])
+
+    def _open_or_create(self, name: str, schema: pa.Schema):
+        if name in self.db.list_tables().tables:
+            return self.db.open_table(name)
+        try:
+            return self.db.create_table(name, schema=schema)
+        except ValueError:  # created by a concurrent writer a moment ago
+            return self.db.open_table(name)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write(self, batch: Sequence[EncodedAsset]) -> None:
+        if not batch:
+            return
+        now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        cols: dict[str, list[Any]] = {c: [] for c in UNIT_COLUMNS}
+        vecs: dict[str, list[np.ndarray]] = {f: [] for f in self.dims}
+        for ea in batch:
+            a = ea.asset
+            created = _naive_utc(a.created)
+            for u in ea.units:
+                cols["id"].append(u.id)
+                cols["asset_id"].append(a.id)
+                cols["kind"].append(u.kind)
+                cols["text"].append(u.text or "")
+                cols["page"].append(u.page)
+                cols["bbox"].append(list(map(float, u.bbox)) if u.bbox is not None else None)
+                cols["t0"].append(u.time[0] if u.time else None)
+                cols["t1"].append(u.time[1] if u.time else None)
+                cols["char_start"].append(u.char_start)
+                cols["char_end"].append(u.char_end)
+                cols["meta"].append(json.dumps(u.meta, default=str) if u.meta else "")
+                cols["asset_type"].append(a.type)
+                cols["path"].append(a.path)
+                cols["created"].append(created)
+            for f, dim in self.dims.items():
+                v = ea.vectors.get(f)
+                if v is None:
+                    v = np.zeros((len(ea.units), dim), dtype=np.float32)
+                vecs[f].append(np.asarray(v, dtype=np.float32).reshape(len(ea.units), dim))
+        schema = self.units.schema
+        arrays = [pa.array(cols[c], type=schema.field(c).type) for c in UNIT_COLUMNS]
+        for f, dim in self.dims.items():
+            flat = np.concatenate(vecs[f]) if vecs[f] else np.zeros((0, dim), np.float32)
+            arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float32()), dim))
+        table = pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in UNIT_COLUMNS + list(self.dims)]))
+        ids = [ea.asset.id for ea in batch]
+        (self.units.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+         .when_not_matched_by_source_delete(sql_in("asset_id", ids)).execute(table))
+        # Asset rows last: their presence (with the content hash) marks the file as done.
+        arows = {
+            "id": ids,
+            "path": [ea.asset.path for ea in batch],
+            "source": [ea.asset.source or ea.asset.path for ea in batch],
+            "type": [ea.asset.type for ea in batch],
+            "hash": [ea.asset.hash for ea in batch],
+            "size": [int(ea.asset.size) for ea in batch],
+            "mtime": [float(ea.asset.mtime) for ea in batch],
+            "created": [_naive_utc(ea.asset.created) for ea in batch],
+            "title": [ea.asset.title or "" for ea in batch],
+            "meta": [json.dumps(ea.asset.meta, default=str) for ea in batch],
+            "thumbnail": [ea.asset.thumbnail for ea in batch],
+            "n_units": [len(ea.units) for ea in batch],
+            "indexed_at": [now] * len(batch),
+        }
+        atable = pa.table(arows, schema=self._assets_schema())
+        self.assets.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(atable)
+
+    def delete_assets(self, asset_ids: Sequence[str]) -> int:
+        n = 0
+        for i in range(0, len(asset_ids), 500):
+            chunk = list(asset_ids[i:i + 500])
+            self.units.delete(sql_in("asset_id", chunk))
+            self.assets.delete(sql_in("id", chunk))
+            n += len(chunk)
+        return n
+
+    def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
+        if not failures:
+            return
+        now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        t = pa.table({"path": [p for p, _ in failures], "reason": [r for _, r in failures],
+                      "at": [now] * len(failures)}, schema=self._failures_schema())
+        self.failures.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(t)
+
+    def clear_failures(self, paths: Sequence[str]) -> None:
+        for i in range(0, len(paths), 500):
+            self.failures.delete(sql_in("path", paths[i:i + 500]))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """See commits made by other processes since this store was opened."""
+        for t in (self.units, self.assets, self.failures):
+            t.checkout_latest()
+
+    @property
+    def version(self) -> int:
+        return int(self.units.version)
+
+    def count_units(self, where: str | None = None) -> int:
+        return int(self.units.count_rows(where)) if where else int(self.units.count_rows())
+
+    def asset_index(self, where: str | None = None) -> dict[str, dict[str, Any]]:
+        """id -> {path, source, type, hash, size, mtime} for bookkeeping (no thumbnails)."""
+        cols = ["id", "path", "source", "type", "hash", "size", "mtime"]
+        q = self.assets.search().select(cols)
+        if where:
+            q = q.where(where)
+        t = q.limit(None).to_arrow() if self.assets.count_rows() else None
+        if t is None:
+            return {}
+        d = t.to_pydict()
+        return {d["id"][i]: {c: d[c][i] for c in cols[1:]} for i in range(t.num_rows)}
+
+    def get_asset(self, asset_id: str) -> dict[str, Any] | None:
+        t = self.assets.search().where(f"id = {_sql_str(asset_id)}").limit(1).to_arrow()
+        if t.num_rows == 0:
+            return None
+        row = {c: t.column(c)[0].as_py() for c in t.column_names}
+        row["meta"] = json.loads(row["meta"]) if row.get("meta") else {}
+        return row
+
+    def get_units(self, unit_ids: Sequence[str], columns: Sequence[str] = UNIT_COLUMNS) -> dict[str, dict]:
+        if not unit_ids:
+            return {}
+        t = self.units.search().where(sql_in("id", unit_ids)).select(list(columns)).limit(None).to_arrow()
+        d = t.to_pydict()
+        return {d["id"][i]: {c: d[c][i] for c in columns} for i in range(t.num_rows)}
+
+    def units_of_asset(self, asset_id: str, columns: Sequence[str] = UNIT_COLUMNS) -> list[dict]:
+        t = self.units.search().where(f"asset_id = {_sql_str(asset_id)}").select(list(columns)).limit(None).to_arrow()
+        return t.to_pylist()
+
+    def scan_units(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
+        q = self.units.search().select(list(columns))
+        if where:
+            q = q.where(where)
+        return q.limit(None).to_arrow() if self.units.count_rows() else pa.table({c: [] for c in columns})
+
+    def failures_list(self) -> list[tuple[str, str, Any]]:
+        if not self.failures.count_rows():
+            return []
+        t = self.failures.to_arrow().to_pydict()
+        return sorted(zip(t["path"], t["reason"], t["at"]))
+
+    def vector_search(self, field: str, vector: np.ndarray, limit: int, where: str | None = None,
+                      nprobes: int = 20, refine: int = 10) -> tuple[list[str], np.ndarray]:
+        """ANN (or exact, without an index) search in the store; returns unit ids and cosine similarities."""
+        q = self.units.search(np.asarray(vector, np.float32), vector_column_name=field).metric("cosine")
+        if self.has_vector_index(field):
+            q = q.nprobes(nprobes).refine_factor(refine)
+        if where:
+            q = q.where(where, prefilter=True)
+        t = q.limit(limit).select(["id", "_distance"]).to_arrow()
+        return t.column("id").to_pylist(), 1.0 - t.column("_distance").to_numpy()
+
+    # -- maintenance ----------------------------------------------------------------------------
+    def list_index_columns(self) -> set[str]:
+        try:
+            return {c for idx in self.units.list_indices() for c in idx.columns}
+        except (AttributeError, RuntimeError):
+            return set()
+
+    def has_vector_index(self, field: str) -> bool:
+        return field in self.list_index_columns()
+
+    def maintain(self, ann_min_rows: int) -> dict[str, Any]:
+        """Compact small fragments, refresh scalar indexes, and build ANN indexes on large vector columns."""
+        done: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        try:
+            self.units.optimize()
+            self.assets.optimize()
+        except (RuntimeError, OSError, ValueError) as e:  # compaction is an optimisation, never fatal
+            log.warning("compaction skipped: %s", e)
+        existing = self.list_index_columns()
+        n = self.units.count_rows()
+        for col in ("id", "asset_id"):
+            if col not in existing and n:
+                self.units.create_scalar_index(col, replace=True)
+        for field, dim in self.dims.items():
+            if n >= ann_min_rows and field not in existing:
+                parts = max(16, min(4096, int(np.sqrt(n))))
+                self.units.create_index(metric="cosine", vector_column_name=field, index_type="IVF_PQ",
+                                        num_partitions=parts, num_sub_vectors=max(1, dim // 8), replace=True)
+                done[f"ann:{field}"] = parts
+        done["seconds"] = time.perf_counter() - t0
+        return done
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """Python-side twin of glob_to_like, for filtering in memory."""
+    if not pattern.startswith(("/", "*")):
+        pattern = "*/" + pattern
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def check_filters(f: Filters) -> None:
+    if f.after and f.before and f.after >= f.before:
+        raise QueryError(f"--after {f.after:%Y-%m-%d} is not before --before {f.before:%Y-%m-%d}")

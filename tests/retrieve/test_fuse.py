@@ -1,0 +1,152 @@
+"""Fusion functions against ranx's published expectations and ranx's definitions."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from polyseek.errors import ConfigError, UnknownNameError
+from polyseek.retrieve import fuse as F
+
+
+def _expected() -> dict:
+    env = os.environ.get("POLYSEEK_SHARED")
+    shared = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
+    p = shared / "bench" / "trec-eval-reference" / "ranx_fusion_expected.json"
+    if not p.is_file():
+        pytest.skip(f"{p} is absent (set POLYSEEK_SHARED to the shared folder)")
+    return json.loads(p.read_text())
+
+
+def _per_query(runs: dict, q: str) -> dict:
+    return {name: {d: float(s) for d, s in run.get(q, {}).items()} for name, run in runs.items()}
+
+
+def test_rrf_matches_ranx_expected():
+    exp = _expected()
+    for q, want in exp["rrf"]["expected"].items():
+        got = F.rrf(_per_query(exp["runs"], q), k=exp["rrf"]["k"])
+        assert set(got) == set(want)
+        for d, v in want.items():
+            assert got[d] == pytest.approx(v, abs=1e-12)
+        assert [d for d, _ in F.ranked(got)] == exp["rrf"]["expected_order"][q]
+
+
+def test_combsum_and_wsum_match_ranx_expected():
+    exp = _expected()
+    names = list(exp["runs"])
+    for q, want in exp["comb_sum"]["expected"].items():
+        got = F.fuse(_per_query(exp["runs"], q), method="combsum")
+        assert got == pytest.approx({d: float(v) for d, v in want.items()})
+    weights = dict(zip(names, exp["wsum"]["weights"]))
+    for q, want in exp["wsum"]["expected"].items():
+        runs = _per_query(exp["runs"], q)
+        assert F.wsum(runs, weights=weights) == pytest.approx(want, abs=1e-12)
+        # the same weights given as a list aligned with the runs, and as (name, w) pairs
+        assert F.fuse(runs, method="wsum", weights=exp["wsum"]["weights"]) == pytest.approx(want, abs=1e-12)
+        assert F.fuse(runs, method="wsum", weights=tuple(weights.items())) == pytest.approx(want, abs=1e-12)
+
+
+RUNS = {"r1": {"a": 3.0, "b": 1.0, "c": 2.0}, "r2": {"a": 0.5, "d": 0.7}}
+
+
+# Numbers computed with ranx 0.3.21 `fuse([r1, r2], norm=..., method=...)` on RUNS (wsum weights 0.3, 0.7).
+RANX = {
+    ("borda", "combsum"): {"a": 1.75, "d": 1.25, "c": 1.125, "b": 0.875},
+    ("borda", "combmnz"): {"a": 3.5, "d": 2.5, "c": 2.25, "b": 1.75},
+    ("borda", "combmax"): {"a": 1.0, "d": 1.0, "c": 0.75, "b": 0.5},
+    ("borda", "wsum"): {"a": 0.825, "d": 0.775, "c": 0.4875, "b": 0.4125},
+}
+
+
+@pytest.mark.parametrize("key", sorted(RANX))
+def test_borda_matches_ranx_numbers(key):
+    norm, method = key
+    w = [0.3, 0.7] if method == "wsum" else None
+    assert F.fuse(RUNS, method=method, norm=norm, weights=w) == pytest.approx(RANX[key], abs=1e-12)
+
+
+def test_normalisations_follow_ranx_definitions():
+    s = {"a": 3.0, "b": 1.0, "c": 2.0, "d": 6.0}
+    assert F.norm_minmax(s) == pytest.approx({"a": 0.4, "b": 0.0, "c": 0.2, "d": 1.0})
+    assert F.norm_max(s) == pytest.approx({"a": 0.5, "b": 1 / 6, "c": 1 / 3, "d": 1.0})
+    # sum: shifted by the min, divided by the shifted sum
+    assert F.norm_sum(s) == pytest.approx({"a": 2 / 8, "b": 0.0, "c": 1 / 8, "d": 5 / 8})
+    z = F.norm_zscore(s)
+    mean, std = 3.0, math.sqrt(((0) + 4 + 1 + 9) / 4)
+    assert z == pytest.approx({d: (v - mean) / std for d, v in s.items()})
+    assert F.norm_rank(s) == pytest.approx({"d": 1.0, "a": 0.75, "c": 0.5, "b": 0.25})
+    # constant scores do not divide by zero
+    assert F.norm_minmax({"a": 1.0, "b": 1.0}) == {"a": 0.0, "b": 0.0}
+    assert F.norm_zscore({"a": 2.0}) == {"a": 0.0}
+
+
+def test_methods_on_small_runs():
+    runs = {"x": {"a": 0.5, "b": 0.2}, "y": {"b": 0.4, "c": 0.9}}
+    assert F.combsum(runs) == pytest.approx({"a": 0.5, "b": 0.6, "c": 0.9})
+    assert F.combmnz(runs) == pytest.approx({"a": 0.5, "b": 1.2, "c": 0.9})
+    assert F.combmax(runs) == pytest.approx({"a": 0.5, "b": 0.4, "c": 0.9})
+    assert F.wsum(runs, weights={"x": 2.0}) == pytest.approx({"a": 1.0, "b": 0.8, "c": 0.9})
+    # weighted RRF: w / (k + rank)
+    assert F.rrf(runs, k=1, weights={"x": 2.0, "y": 1.0}) == pytest.approx({"a": 1.0, "b": 2 / 3 + 1 / 3, "c": 0.5})
+
+
+def test_ties_are_broken_deterministically():
+    runs = {"x": {"a": 1.0, "b": 1.0, "c": 1.0}}
+    # trec_eval's order: equal scores by doc id descending
+    assert [d for d, _ in F.ranked(runs["x"])] == ["c", "b", "a"]
+    assert F.rrf(runs, k=0) == pytest.approx({"c": 1.0, "b": 0.5, "a": 1 / 3})
+
+
+def test_empty_and_single_runs():
+    assert F.fuse({}) == {}
+    assert F.fuse({"x": {}, "y": {}}) == {}
+    assert F.fuse({"x": {"a": 2.0, "b": 1.0}}, method="rrf", k=60) == pytest.approx({"a": 1 / 61, "b": 1 / 62})
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(UnknownNameError, match="choose from: rrf, combsum, combmnz, combmax, wsum"):
+        F.fuse(RUNS, method="combsm")
+    with pytest.raises(UnknownNameError, match="minmax"):
+        F.fuse(RUNS, norm="minnax")
+    with pytest.raises(ConfigError, match="2 runs"):
+        F.wsum(RUNS, weights=[1.0, 2.0, 3.0])
+    assert set(F.FUSION_METHODS) == {"rrf", "combsum", "combmnz", "combmax", "wsum"}
+
+
+@pytest.mark.slow
+def test_against_ranx_on_random_runs():
+    """Every method x normalisation against ranx itself (numba compiles for about a minute the first time)."""
+    ranx = pytest.importorskip("ranx")
+    rng = random.Random(7)
+    docs = [f"d{i:02d}" for i in range(30)]
+    qs = [f"q{i}" for i in range(5)]
+    raw = {
+        name: {q: {d: round(rng.uniform(-2, 5), 6) for d in rng.sample(docs, rng.randint(3, 20))} for q in qs}
+        for name in ("r1", "r2", "r3")
+    }
+    methods = {"rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "wsum": "wsum"}
+    norms = {"minmax": "min-max", "zscore": "zmuv", "max": "max", "sum": "sum", "rank": "rank", "borda": "borda"}
+    weights = [0.2, 0.5, 0.3]
+    for ours, theirs in methods.items():
+        for onorm, tnorm in norms.items():
+            if (ours, onorm) == ("rrf", "borda"):
+                continue  # borda gives every unretrieved doc the same score: rrf then ranks ties arbitrarily in ranx
+            params = {"weights": weights} if ours == "wsum" else None
+            want = ranx.fuse([ranx.Run(r) for r in raw.values()], norm=tnorm, method=theirs, params=params)
+            for q in qs:
+                got = F.fuse(_per_query(raw, q), method=ours, norm=onorm, weights=weights if ours == "wsum" else None)
+                assert got == pytest.approx(dict(want[q]), abs=1e-9), (ours, onorm, q)
+
+
+def test_method_string_can_carry_its_normalisation():
+    runs = {"x": {"a": 10.0, "b": 0.0}, "y": {"a": 0.0, "b": 0.5, "c": 1.0}}
+    assert F.fuse(runs, method="combsum:minmax") == F.fuse(runs, method="combsum", norm="minmax")
+    assert F.fuse(runs, method="combsum:minmax") == pytest.approx({"a": 1.0, "b": 0.5, "c": 1.0})
+    with pytest.raises(UnknownNameError):
+        F.fuse(runs, method="combsum:nope")
