@@ -6,6 +6,7 @@ index, derived from the store and rebuilt when stale), `.lock` (held by writers)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import fcntl
 import json
@@ -282,8 +283,7 @@ class Index:
     def _embed_visual_query(self, q: Query):
         enc = self.encoder("visual")
         if q.image is not None:
-            img = load_query_image(q.image, q.bbox)
-            return enc.encode_images([img])[0]
+            return enc.encode_images([load_query_image(q.image, q.bbox)])[0]
         if q.text and q.text.strip():
             return enc.encode_queries([q.text])[0]
         return None
@@ -302,6 +302,9 @@ class Index:
         if not (query.text and query.text.strip()) and query.image is None:
             raise QueryError("empty query: give text, an image, or both")
         check_filters(query.filters)
+        if query.image is not None:
+            # Decode, orient and crop once; every visual signal then sees the same pixels.
+            query = dataclasses.replace(query, image=load_query_image(query.image, query.bbox), bbox=None)
         return self.searcher().search(query, config or SearchConfig(), where=filters_to_sql(query.filters))
 
     def search_many(self, queries: Sequence[Query], config: SearchConfig | None = None) -> list[list[Hit]]:

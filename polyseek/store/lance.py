@@ -335,7 +335,9 @@ class LanceStore(Store):
         n = self.units.count_rows()
         for col in ("id", "asset_id"):
             if col not in existing and n:
-                self.units.create_scalar_index(col, replace=True)
+                from lancedb.index import BTree
+
+                self.units.create_index(col, config=BTree(), replace=True)
         for field, dim in self.dims.items():
             if n >= ann_min_rows and field not in existing:
                 parts = max(16, min(4096, int(np.sqrt(n))))

@@ -1,0 +1,114 @@
+"""GET /assets/...: metadata, thumbnail, the file itself (or one PDF page as PNG), units. Ids may contain '/'."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import mimetypes
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from ..errors import ApiError
+from ..security import require_token
+from ..state import AppState
+
+router = APIRouter(tags=["assets"], dependencies=[Depends(require_token)])
+
+# Files are shown inline but can never run script on this origin (an indexed .html or .svg would otherwise).
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=60"}
+SANDBOX = {"Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"}
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (_dt.datetime, _dt.date)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def asset_json(a: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in a.items() if k != "thumbnail"}
+    out["has_thumbnail"] = bool(a.get("thumbnail"))
+    return _jsonable(out)
+
+
+def _state(request: Request) -> AppState:
+    return request.app.state.polyseek
+
+
+@router.get("/assets", summary="List indexed assets (newest first)")
+def list_assets(request: Request, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+                type: Optional[str] = Query(None, description="Only this asset type")):
+    st = _state(request)
+    rows = st.index.store.asset_index()
+    items = [{"id": k, "path": v["path"], "type": v["type"], "mtime": v["mtime"]} for k, v in rows.items()
+             if type is None or v["type"] == type]
+    items.sort(key=lambda r: (-(r["mtime"] or 0), r["id"]))
+    return {"total": len(items), "assets": items[offset:offset + limit]}
+
+
+@router.get("/assets/{asset_id:path}/thumbnail", summary="The asset's stored thumbnail (JPEG)",
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such asset or no thumbnail"}})
+def thumbnail(asset_id: str, request: Request):
+    a = _state(request).asset(asset_id)
+    if not a.get("thumbnail"):
+        raise ApiError(404, f"asset {asset_id!r} ({a['type']}) has no thumbnail", "NotFoundError")
+    return Response(a["thumbnail"], media_type="image/jpeg", headers=SAFE_HEADERS)
+
+
+@router.get("/assets/{asset_id:path}/file", summary="The asset's file; for PDFs with ?page=N, that page as PNG",
+            responses={200: {"content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {},
+                                         "text/plain": {}}},
+                       403: {"description": "The file lies outside the indexed folders"},
+                       404: {"description": "No such asset, page or file"}})
+async def file(request: Request, asset_id: str,
+               page: Optional[int] = Query(None, ge=1, le=100000, description="PDF page to render (1-based)"),
+               width: int = Query(1000, ge=16, le=2400, description="Width of the page render in pixels")):
+    st = _state(request)
+    a = await run_in_threadpool(st.asset, asset_id)
+    path = await run_in_threadpool(st.safe_file, a)
+    if page is not None:
+        if a["type"] != "pdf":
+            raise ApiError(400, f"?page is for PDFs; asset {asset_id!r} is {a['type']}", "QueryError")
+        png = await run_in_threadpool(st.render_pdf_page, a, path, page, width)
+        return Response(png, media_type="image/png", headers=SAFE_HEADERS)
+    if a["type"] == "pdf":
+        return FileResponse(path, media_type="application/pdf", headers=SAFE_HEADERS,
+                            content_disposition_type="inline", filename=path.name)
+    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if a["type"] != "image" or media not in IMAGE_TYPES:
+        media = "text/plain; charset=utf-8" if a["type"] == "text" else "application/octet-stream"
+    return FileResponse(path, media_type=media, headers={**SAFE_HEADERS, **SANDBOX},
+                        content_disposition_type="inline", filename=path.name)
+
+
+@router.get("/assets/{asset_id:path}/units", summary="The asset's searchable units (pages, blocks, passages...)")
+def units(asset_id: str, request: Request):
+    st = _state(request)
+    st.asset(asset_id)
+    rows = st.index.store.units_of_asset(asset_id, ["id", "kind", "text", "page", "bbox", "t0", "t1", "char_start",
+                                                    "char_end", "meta"])
+    out = []
+    for r in rows:
+        meta = r.pop("meta")
+        try:
+            r["meta"] = json.loads(meta) if meta else {}
+        except ValueError:
+            r["meta"] = {}
+        out.append(_jsonable(r))
+    out.sort(key=lambda u: (u["page"] or 0, {"page": 0, "image": 0}.get(u["kind"], 1), u["id"]))
+    return {"asset": asset_id, "units": out}
+
+
+@router.get("/assets/{asset_id:path}", summary="An asset's metadata")
+def asset(asset_id: str, request: Request):
+    return asset_json(_state(request).asset(asset_id))
