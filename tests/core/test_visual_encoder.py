@@ -1,0 +1,61 @@
+"""A configured CLIP-family visual encoder end to end, with a tiny random CLIP built and saved by the test and
+loaded through the same `clip:FOLDER` path as a real model. Random weights: only plumbing is asserted, not quality."""
+
+from __future__ import annotations
+
+import pytest
+
+import polyseek
+from polyseek.config import IndexConfig, SearchConfig
+from polyseek.errors import IndexMismatchError
+from tests.fixtures import shapes_image, text_image
+from tests.tiny_clip import build_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def clip_index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clipcorpus")
+    model = build_tiny_clip(tmp_path_factory.mktemp("tinyclip"))
+    shapes_image().save(root / "shapes.png")
+    text_image("HELLO", size=(160, 80)).save(root / "hello.png")
+    from tests.fixtures import report_pdf
+
+    report_pdf(root / "report.pdf")
+    (root / "plain.md").write_text("# Plain\n\nJust text here.\n")
+    path = tmp_path_factory.mktemp("clipidx") / "idx"
+    idx = polyseek.open(path, IndexConfig(visual_encoder=f"clip:{model}"))
+    rep = idx.add([root])
+    return idx, root, model, rep
+
+
+def test_images_pages_and_figures_get_visual_vectors(clip_index):
+    idx, root, model, rep = clip_index
+    assert not rep.failed
+    assert "visual" in idx.signals()
+    t = idx.store.scan_units(["id", "kind", "vec_visual"])
+    has = {r["id"]: any(abs(v) > 0 for v in r["vec_visual"]) for r in t.to_pylist()}
+    kinds = {r["id"]: r["kind"] for r in t.to_pylist()}
+    assert has["shapes#img"] and has["hello#img"]
+    assert any(has[u] for u, k in kinds.items() if k == "page")
+    assert any(has[u] for u, k in kinds.items() if k == "figure")
+    assert not any(has[u] for u, k in kinds.items() if k == "passage")  # text has no pixels
+
+
+def test_text_query_searches_visual_vectors_and_image_query_works(clip_index):
+    idx, root, _, _ = clip_index
+    hits = idx.search("a red circle", k=10, config=SearchConfig(signals=("visual",)))
+    assert hits and all(set(h.signals) == {"visual"} for h in hits)
+    img_hits = idx.search(image=str(root / "shapes.png"), k=3, config=SearchConfig(signals=("visual",)))
+    assert img_hits[0].asset.id == "shapes"  # identical pixels: cosine 1 even with random weights
+    assert img_hits[0].signals["visual"] == pytest.approx(1.0, abs=1e-4)
+    fused = idx.search("plain text here", k=5)
+    assert "plain" in [h.asset.id for h in fused]
+
+
+def test_reopen_records_visual_encoder(clip_index):
+    idx, _, model, _ = clip_index
+    again = polyseek.open(idx.path)
+    assert again.config.visual_encoder == f"clip:{model}"
+    assert again.manifest["encoders"]["visual"]["dim"] == 16
+    with pytest.raises(IndexMismatchError):
+        polyseek.open(idx.path, IndexConfig(visual_encoder=None))
