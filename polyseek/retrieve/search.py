@@ -22,11 +22,13 @@ from .fuse import fuse
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig) -> dict[str, float]:
+def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: bool = False) -> dict[str, float]:
+    """Fuse per-signal runs. With `single` (the query used one signal) the signal's raw scores are kept, so
+    `--signal bm25` shows BM25 scores; otherwise the fusion method applies even if only one signal found
+    anything, so scores stay comparable across queries."""
     if not runs:
         return {}
-    if len(runs) == 1 and config.fusion in ("rrf", "combsum", "wsum", "combmax", "combmnz"):
-        # One signal: its own scores order the results; fusion would only rescale them.
+    if single and len(runs) == 1:
         (only,) = runs.values()
         return dict(only)
     weights = dict(config.weights) or None
@@ -83,16 +85,16 @@ class Searcher:
         mask = self.mask_for(where) if where else None
         depth = max(config.depth, query.k)
         runs = [r.retrieve(query, depth, mask=mask, where=where) for r in chosen]
-        return self.assemble(query, runs, config)
+        return self.assemble(query, runs, config, single=len(chosen) == 1)
 
-    def assemble(self, query: Query, runs: list[SignalRun], config: SearchConfig) -> list[Hit]:
+    def assemble(self, query: Query, runs: list[SignalRun], config: SearchConfig, single: bool = False) -> list[Hit]:
         runs = [r for r in runs if len(r)]
         if not runs:
             return []
         asset_best, unit_scores, unit_asset, extras = group_runs(runs)
-        unit_fused = fuse_runs(unit_scores, config)
+        unit_fused = fuse_runs(unit_scores, config, single)
         if config.group:
-            asset_fused = fuse_runs(asset_best, config)
+            asset_fused = fuse_runs(asset_best, config, single)
             best_unit: dict[str, tuple[float, str]] = {}
             for uid, s in unit_fused.items():
                 aid = unit_asset[uid]

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-DEFAULT_QUERIES = ["invoice total due", "solar panel efficiency", "figure showing results",
-                   "street sign", "how to brew coffee"]
+# One query per kind of content in examples/: PDF block, PDF figure caption, OCR'd image, Markdown, HTML,
+# and a paraphrase that only the dense signal can answer.
+QUERIES = ["invoice total", "solar panel efficiency", "maple avenue", "quarterly sales chart",
+           "how do I keep my sourdough starter alive", "coral bleaching", "bike chain maintenance"]
 
 
 def _examples_dir() -> Path:
@@ -34,11 +36,10 @@ def demo_command(examples_dir, index_path, k):
     from polyseek.serve.cli.main import render_hit
 
     folder = Path(examples_dir) if examples_dir else _examples_dir()
-    qfile = folder / "demo_queries.txt"
-    queries = [q.strip() for q in qfile.read_text().splitlines() if q.strip()] if qfile.exists() else DEFAULT_QUERIES
+    queries = QUERIES
     click.echo(f"Indexing {folder} into {index_path} ...")
     idx = polyseek.open(index_path)
-    report = idx.add([folder], progress=sys.stderr.isatty())
+    report = idx.add([folder], exclude=("README.md",), progress=sys.stderr.isatty())
     for p, r in report.failed:
         click.echo(f"  failed {p}: {r}", err=True)
     click.echo(report.summary())
