@@ -47,6 +47,7 @@ class IndexConfig:
     text_encoder: str = "minilm"  # registry name, optionally "name:model-id-or-folder"
     visual_encoder: str | None = None  # e.g. "clip:openai/clip-vit-base-patch32" or "clip:/path/to/folder"
     keyword: str = "bm25"
+    instance: bool = True  # local features of images, pages and figures for search by image and crop
     ingest: IngestConfig = field(default_factory=IngestConfig)
     ann_min_rows: int = 100_000  # build an ANN index on a vector column once it has this many rows
     device: str | None = None  # "cpu", "cuda"; None picks cuda when present

@@ -28,6 +28,7 @@ from .types import Extraction, Filters, Hit, Query
 
 FORMAT = 1
 DEFAULT_PATH = ".polyseek"
+INSTANCE_KINDS = ("image", "page", "figure", "region")
 
 
 def open(path: str | os.PathLike = DEFAULT_PATH, config: IndexConfig | dict | None = None, *,
@@ -76,6 +77,8 @@ class Index:
         self._searcher = None
         self._searcher_version = -1
         self._last_refresh = 0.0
+        self._instance = None
+        self._wlock = threading.Lock()
 
     # -- encoders -------------------------------------------------------------------------------
     def _describe_encoders(self) -> dict[str, Any]:
@@ -103,7 +106,15 @@ class Index:
         return self._encoders[role]
 
     def wants_pixels(self) -> bool:
-        return bool(self.config.visual_encoder)
+        return bool(self.config.visual_encoder) or self.config.instance
+
+    def instance_index(self):
+        """The local-feature index (derived data in `<index>/instance`), opened on first use."""
+        if self._instance is None:
+            from .retrieve.instance import InstanceIndex
+
+            self._instance = InstanceIndex.open(self.path / "instance")
+        return self._instance
 
     def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
         units = [u for ex in pending for u in ex.units]
@@ -117,11 +128,41 @@ class Index:
             vecs = {"vec_text": vec_text[i:i + n]}
             if vec_visual is not None:
                 vecs["vec_visual"] = vec_visual[i:i + n]
+            local = self._local_features(ex) if self.config.instance else []
             for u in ex.units:
                 u.image = None  # pixels are not stored
-            out.append(EncodedAsset(ex.asset, ex.units, vecs))
+            out.append(EncodedAsset(ex.asset, ex.units, vecs, local))
             i += n
         return out
+
+    def _local_features(self, ex: Extraction) -> list[tuple[str, Any]]:
+        from .encode.local import FeatureError, extract_local_features
+
+        out = []
+        for u in ex.units:
+            if u.image is None or u.kind not in INSTANCE_KINDS:
+                continue
+            try:
+                feats = extract_local_features(u.image)
+            except FeatureError as e:
+                ex.warnings.append(f"no local features for {u.id}: {e}")
+                continue
+            u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
+            out.append((u.id, feats))
+        return out
+
+    def write_batch(self, batch: Sequence[EncodedAsset]) -> None:
+        """Local features first, then the store: a kill in between leaves only feature entries whose units
+        are not (yet) in the store, which search ignores and the next run overwrites."""
+        if self.config.instance:
+            ii = self.instance_index()
+            ids = {ea.asset.id for ea in batch}
+            ii.remove([u for u in ii.unit_ids() if u.rsplit("#", 1)[0] in ids])
+            for ea in batch:
+                for uid, feats in ea.local:
+                    ii.add(uid, feats)
+            ii.commit()
+        self.store.write(batch)
 
     # -- writing --------------------------------------------------------------------------------
     def save_manifest(self) -> None:
@@ -141,17 +182,29 @@ class Index:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise PolyseekError(f"another process is writing to {self.path}; wait for it to finish") from None
-            with self._lock:
+            with self._wlock:  # searches on this object go on while it writes
                 self.store.refresh()
                 yield
         finally:
             os.close(fd)
-
-    def after_write(self, batch: Sequence[EncodedAsset]) -> None:
-        """Hook for derived indexes that update per batch (the visual instance index)."""
+            self._last_refresh = 0.0  # the next search sees what was written
 
     def after_delete(self, asset_ids: Sequence[str]) -> None:
-        """Hook for derived indexes that must forget deleted assets."""
+        """Derived indexes forget deleted assets (the store rows are already gone)."""
+        if self.config.instance and asset_ids:
+            ii = self.instance_index()
+            ids = set(asset_ids)
+            if ii.remove([u for u in ii.unit_ids() if u.rsplit("#", 1)[0] in ids]):
+                ii.commit()
+
+    def assets_missing_features(self) -> set[str]:
+        """Assets whose image/page/figure units have no local features (instance search switched on later,
+        or features lost to a crash): the next index run re-extracts them."""
+        if not self.config.instance or not self.store.count_units():
+            return set()
+        have = self.instance_index().unit_ids()
+        t = self.store.scan_units(["id", "asset_id"], where=sql_in("kind", INSTANCE_KINDS))
+        return {a for u, a in zip(t.column("id").to_pylist(), t.column("asset_id").to_pylist()) if u not in have}
 
     def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
             text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
@@ -256,6 +309,13 @@ class Index:
                 retrievers["visual"] = DenseRetriever("visual", "vec_visual", self._embed_visual_query,
                                                       frozenset({"text", "image"}), matrices["vec_visual"],
                                                       self.store, unit_asset)
+            if self.config.instance:
+                from .retrieve.instance import InstanceIndex
+                from .retrieve.instance_signal import InstanceRetriever
+
+                # Reopen: another process (an index run beside a server) may have committed features.
+                self._instance = InstanceIndex.open(self.path / "instance")
+                retrievers["instance"] = InstanceRetriever(self._instance, self.store)
             stemmer_cache: dict[str, set[str]] = {}
 
             def stem_query(text: str) -> set[str]:
@@ -287,6 +347,10 @@ class Index:
         if q.text and q.text.strip():
             return enc.encode_queries([q.text])[0]
         return None
+
+    def refresh(self) -> None:
+        """Make the next search see commits made by other processes or Index objects."""
+        self._last_refresh = 0.0
 
     def signals(self) -> list[str]:
         return list(self.searcher().retrievers)

@@ -96,8 +96,7 @@ class Batcher:
         store = self.index.store
         if self.pending:
             batch = self.index.encode_extractions(self.pending)
-            store.write(batch)
-            self.index.after_write(batch)
+            self.index.write_batch(batch)
             self.report.indexed += len(batch)
             self.report.units += sum(len(b.units) for b in batch)
         if self.done_paths:
@@ -152,6 +151,8 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
             else:
                 todo.append((root, Path(os.path.abspath(item))))
         complete_roots.append(root)
+    todo = list({p: (r, p) for r, p in todo}.values())  # a path given twice is indexed once
+    repair = index.assets_missing_features()
     want_pixels = index.wants_pixels()
     bar = _progress(progress, len(todo), "file")
     try:
@@ -165,6 +166,8 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
                 batch.fail(sp, f"cannot read file: {e.strerror or e}")
                 continue
             prev = existing.get(sp)
+            if prev and prev[0] in repair:
+                prev = (prev[0], {**prev[1], "hash": None, "size": -1})
             if prev and prev[1]["size"] == st.st_size and prev[1]["mtime"] == st.st_mtime:
                 report.skipped += 1
                 continue
@@ -212,7 +215,7 @@ def add_records(index: "Index", files: Sequence[Path], *, id_field="id", text_fi
 
     store = index.store
     batch = Batcher(index, report, max_units=FLUSH_RECORD_UNITS, max_files=FLUSH_RECORD_UNITS)
-    for f in files:
+    for f in dict.fromkeys(Path(os.path.abspath(p)) for p in files):
         f = Path(os.path.abspath(f))
         if not f.is_file():
             batch.fail(str(f), "no such records file")
@@ -241,6 +244,9 @@ def add_records(index: "Index", files: Sequence[Path], *, id_field="id", text_fi
                     batch.fail(*item)
                     continue
                 a = item.asset
+                if a.id in seen:
+                    batch.fail(f"{f}#{a.id}", f"duplicate id {a.id!r} in {f.name}; the first row with it was kept")
+                    continue
                 seen.add(a.id)
                 if existing.get(a.id) == a.hash:
                     report.skipped += 1

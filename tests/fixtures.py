@@ -13,6 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import random
+
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
@@ -254,3 +257,36 @@ def write_records(folder: str | Path, images_from: Path | None = None) -> dict[s
     pq.write_table(table, root / "rows.parquet")
     paths["parquet"] = root / "rows.parquet"
     return paths
+
+
+def textured_image(seed: int, size=(360, 270)) -> Image.Image:
+    """A textured scene: noise background, shapes, and text, different for every seed."""
+    W, H = size
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    base = nrng.integers(0, 256, (H // 6, W // 6, 3), dtype=np.uint8)
+    im = Image.fromarray(base).resize((W, H), Image.Resampling.BICUBIC)
+    d = ImageDraw.Draw(im)
+    for _ in range(40):
+        x, y = rng.randrange(W), rng.randrange(H)
+        s = rng.randint(6, 40)
+        color = tuple(rng.randrange(256) for _ in range(3))
+        kind = rng.randrange(3)
+        if kind == 0:
+            d.rectangle((x, y, x + s, y + rng.randint(6, 40)), fill=color, outline=(0, 0, 0))
+        elif kind == 1:
+            d.ellipse((x, y, x + s, y + s), fill=color)
+        else:
+            d.polygon([(x, y), (x + s, y + rng.randint(-s, s)), (x + rng.randint(-s, s), y + s)], fill=color)
+    for _ in range(6):
+        d.text((rng.randrange(W - 60), rng.randrange(H - 12)), "".join(rng.choices("ABCDEFGHJKLMNPQR0123456789", k=6)),
+               fill=tuple(rng.randrange(256) for _ in range(3)))
+    return im
+
+
+def iou(a, b) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

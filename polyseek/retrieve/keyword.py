@@ -52,8 +52,9 @@ class KeywordIndex:
         if len(texts):
             stemmer = _stemmer()
             tokens = bm25s.tokenize(list(texts), stopwords=STOPWORDS, stemmer=stemmer, show_progress=False)
-            bm = bm25s.BM25()
-            bm.index(tokens, show_progress=False)
+            if any(len(t) for t in tokens.ids):  # bm25s cannot index a corpus without a single term
+                bm = bm25s.BM25()
+                bm.index(tokens, show_progress=False)
         return cls(bm, np.asarray(unit_ids, dtype=object), np.asarray(asset_ids, dtype=object), version)
 
     def save(self, folder: Path) -> None:
@@ -63,7 +64,7 @@ class KeywordIndex:
         tmp = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
         if self.bm25 is not None:
             self.bm25.save(str(tmp), show_progress=False)
-        (tmp / "rows.json").write_text(json.dumps({"version": self.version, "unit_ids": self.unit_ids.tolist(),
+        (tmp / "rows.json").write_text(json.dumps({"version": self.version, "bm25": self.bm25 is not None, "unit_ids": self.unit_ids.tolist(),
                                                    "asset_ids": self.asset_ids.tolist()}))
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
@@ -81,7 +82,7 @@ class KeywordIndex:
         except (OSError, ValueError):
             return None
         bm = None
-        if rows["unit_ids"]:
+        if rows.get("bm25"):
             try:
                 bm = bm25s.BM25.load(str(folder), mmap=False, show_progress=False)
             except (OSError, ValueError, KeyError):

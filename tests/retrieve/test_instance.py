@@ -1,0 +1,209 @@
+"""Instance search on images drawn at test time: crops under transforms find their source with the right box."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance
+
+from polyseek.encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
+from polyseek.errors import QueryError
+from polyseek.retrieve.instance import InstanceIndex
+from polyseek.retrieve import instance_store
+from tests.fixtures import iou, textured_image as draw_image
+
+W, H = 360, 270
+CROP = (110, 60, 160, 130)  # x, y, w, h in the source image
+
+
+def jpeg(im: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, Image.Image]:
+    return {f"img{i}#img": draw_image(i) for i in range(6)}
+
+
+@pytest.fixture(scope="module")
+def index(images, tmp_path_factory) -> InstanceIndex:
+    ii = InstanceIndex.open(tmp_path_factory.mktemp("instance"))
+    for uid, im in images.items():
+        ii.add(uid, extract_local_features(im))
+    ii.commit()
+    return ii
+
+
+def crop_of(im: Image.Image) -> Image.Image:
+    x, y, w, h = CROP
+    return im.crop((x, y, x + w, y + h))
+
+
+TRANSFORMS = {
+    "none": lambda c: c,
+    "scale 0.6": lambda c: c.resize((round(c.width * 0.6), round(c.height * 0.6)), Image.Resampling.BICUBIC),
+    "scale 1.7": lambda c: c.resize((round(c.width * 1.7), round(c.height * 1.7)), Image.Resampling.BICUBIC),
+    "rotate 4": lambda c: c.rotate(4, Image.Resampling.BICUBIC),
+    "jpeg 35": lambda c: jpeg(c, 35),
+    "brightness 1.3": lambda c: ImageEnhance.Brightness(c).enhance(1.3),
+    "mirror": lambda c: c.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transformed_crop_finds_its_source_with_the_right_box(index, images, name):
+    source = "img3#img"
+    query = TRANSFORMS[name](crop_of(images[source]))
+    res = index.search(query, k=3)
+    assert res, f"{name}: no verified match"
+    top = res[0]
+    assert top.unit_id == source
+    assert top.inliers >= 8
+    assert iou(top.box, CROP) > 0.5, (name, top.box)
+    assert top.mirrored == (name == "mirror")
+
+
+def test_bbox_query_uses_only_the_crop(index, images):
+    # A scene made of two sources side by side; the box selects the part cut from img5.
+    a, b = crop_of(images["img1#img"]), crop_of(images["img5#img"])
+    scene = Image.new("RGB", (a.width + b.width + 20, max(a.height, b.height)), (128, 128, 128))
+    scene.paste(a, (0, 0))
+    scene.paste(b, (a.width + 20, 0))
+    res = index.search(scene, bbox=[a.width + 20, 0, b.width, b.height])
+    assert res and res[0].unit_id == "img5#img"
+    assert all(m.unit_id != "img1#img" for m in res)
+    assert iou(res[0].box, CROP) > 0.5
+    # The transform maps the query image's pixels: the box corner lands near the crop corner of the source.
+    t = np.array(res[0].transform)
+    corner = t @ np.array([a.width + 20, 0, 1.0])
+    assert np.allclose(corner[:2] / corner[2], CROP[:2], atol=6)
+
+
+def test_unrelated_image_matches_nothing(index):
+    assert index.search(draw_image(99)) == []
+
+
+def test_mirrored_features_equal_features_of_the_mirrored_image(images):
+    im = images["img2#img"]
+    f = extract_local_features(im)
+    g = extract_local_features(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    m = mirror_features(f)
+    # Pair keypoints by position; the permuted descriptors must match the ones detected on the mirrored image.
+    d = np.linalg.norm(m.xy[:, None, :] - g.xy[None, :, :], axis=2)
+    i, j = np.nonzero(d < 1.0)  # OpenCV places keypoints ~0.25 px off pixel centres, so mirrors differ by 0.5
+    assert len(i) > 50
+    sim = np.einsum("ij,ij->i", rootsift(m.desc[i]), rootsift(g.desc[j]))
+    assert np.median(sim) > 0.97
+
+
+def test_remove_then_persistence_round_trip(images, tmp_path):
+    ii = InstanceIndex.open(tmp_path / "idx")
+    for uid, im in images.items():
+        ii.add(uid, extract_local_features(im))
+    ii.commit()
+    query = crop_of(images["img4#img"])
+    before = ii.search(query)
+    assert before[0].unit_id == "img4#img"
+
+    assert ii.remove(["img4#img", "no-such-id"]) == 1
+    assert "img4#img" not in ii.unit_ids() and len(ii) == 5
+    assert all(m.unit_id != "img4#img" for m in ii.search(query))
+    ii.commit()
+
+    again = InstanceIndex.open(tmp_path / "idx")
+    assert again.unit_ids() == set(images) - {"img4#img"}
+    assert all(m.unit_id != "img4#img" for m in again.search(query))
+    res = again.search(crop_of(images["img0#img"]))
+    assert res[0].unit_id == "img0#img"
+    st = again.stats()
+    assert st["images"] == 5 and st["features"] > 0 and st["codebook_size"] > 0 and st["bytes"] > 0
+
+    # Re-adding an id replaces it; the re-added image is found again.
+    again.add("img4#img", extract_local_features(images["img4#img"]))
+    again.commit()
+    third = InstanceIndex.open(tmp_path / "idx")
+    assert len(third) == 6
+    assert third.search(query)[0].unit_id == "img4#img"
+
+
+def test_interrupted_commit_leaves_the_previous_state(images, tmp_path, monkeypatch):
+    folder = tmp_path / "idx"
+    ii = InstanceIndex.open(folder)
+    for uid in ["img0#img", "img1#img"]:
+        ii.add(uid, extract_local_features(images[uid]))
+    ii.commit()
+    manifest = (folder / "manifest.json").read_text()
+
+    ii.add("img2#img", extract_local_features(images["img2#img"]))
+
+    def killed(*args, **kwargs):  # the process dies after the segment files, before the manifest
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(instance_store, "write_manifest", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ii.commit()
+    monkeypatch.undo()
+    assert (folder / "manifest.json").read_text() == manifest
+    reopened = InstanceIndex.open(folder)
+    assert reopened.unit_ids() == {"img0#img", "img1#img"}
+    assert reopened.search(crop_of(images["img1#img"]))[0].unit_id == "img1#img"
+    # The next commit cleans up the orphaned files of the interrupted one.
+    reopened.add("img3#img", extract_local_features(images["img3#img"]))
+    reopened.commit()
+    named = json.loads((folder / "manifest.json").read_text())
+    files = set(os.listdir(folder))
+    expected = {"manifest.json", named["vocab"]}
+    for seg in named["segments"]:
+        expected |= {f"{seg['name']}.{k}.npy" for k in ("xy", "sa", "desc", "off", "meta")} | {seg["words"]}
+    assert files == expected
+
+
+def test_vocabulary_is_retrained_when_the_corpus_doubles(tmp_path):
+    ii = InstanceIndex.open(tmp_path / "idx")
+    ii.add("a", extract_local_features(draw_image(10)))
+    ii.commit()
+    first = ii.stats()["codebook_size"]
+    for i in range(11, 17):
+        ii.add(str(i), extract_local_features(draw_image(i)))
+    ii.commit()
+    assert ii.stats()["codebook_size"] > first
+    assert ii.search(crop_of(draw_image(10)))[0].unit_id == "a"
+
+
+def test_bad_query_images_raise_query_error(index, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(QueryError, match="cannot read"):
+        index.search(str(corrupt))
+    with pytest.raises(QueryError, match="at least"):
+        index.search(Image.new("RGB", (1, 1)))
+    with pytest.raises(QueryError, match="no distinctive detail"):
+        index.search(Image.new("RGB", (300, 200), (200, 200, 200)))
+    with pytest.raises(QueryError, match="outside"):
+        index.search(draw_image(3), bbox=[1000, 1000, 50, 50])
+    with pytest.raises(QueryError, match="positive"):
+        index.search(draw_image(3), bbox=[0, 0, 0, 10])
+    with pytest.raises(QueryError, match="PIL image"):
+        index.search(b"bytes")
+
+
+def test_empty_index_returns_nothing(tmp_path):
+    ii = InstanceIndex.open(tmp_path / "empty")
+    assert ii.search(draw_image(1)) == []
+    assert len(ii) == 0 and ii.stats()["images"] == 0
+
+
+def test_features_are_in_given_pixel_coordinates():
+    big = draw_image(7).resize((W * 4, H * 4), Image.Resampling.BICUBIC)
+    f = extract_local_features(big, max_side=400)
+    assert isinstance(f, LocalFeatures) and len(f) > 100
+    assert f.image_size == big.size and f.work_scale == pytest.approx(W * 4 / 400, rel=0.01)
+    assert f.xy[:, 0].max() > W * 2 and f.xy[:, 1].max() > H * 2
+    assert f.desc.dtype == np.uint8 and f.desc.shape[1] == 128
