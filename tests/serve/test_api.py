@@ -181,3 +181,10 @@ def test_ui_and_docs_are_served_locally(client, path):
     r = client.get(path)
     assert r.status_code == 200
     assert "cdn" not in r.text.lower() and "https://" not in r.text.replace("https://goo.gl", "")
+
+
+def test_remove_refuses_paths_outside_allowed_roots(client):
+    before = client.get("/status").json()["assets"]
+    assert_error(client.post("/index/remove", json={"items": ["/"]}), 403, "allowed root")
+    assert_error(client.post("/index/remove", json={"items": ["../../etc"]}), 403)
+    assert client.get("/status").json()["assets"] == before

@@ -69,7 +69,7 @@ def add_paths(state: AppState, paths: list[str]) -> dict[str, Any]:
     with state.write_lock:
         report = state.writer().add(paths, progress=False)
         rows = state.writer().store.asset_index(sql_in("path", [os.path.abspath(p) for p in paths]))
-    state.index._last_refresh = 0.0  # let the next search see this commit at once
+    state.index.refresh()  # let the next search see this commit at once
     out = report.to_dict()
     out["assets"] = sorted(rows)
     return out
@@ -130,7 +130,13 @@ async def index(request: Request):
 @router.post("/index/remove", summary="Remove assets by id or indexed path")
 def remove(body: RemoveIn, request: Request):
     state: AppState = request.app.state.polyseek
+    roots = [os.path.realpath(r) for r in (*state.config.allow_roots, state.config.uploads)]
     with state.write_lock:
+        known = state.writer().store.asset_index()
+        for item in body.items:
+            # An asset id, or a path inside an allowed root or the uploads folder: "/" must not wipe the index.
+            if item not in known and not _inside(os.path.realpath(item), roots):
+                raise ApiError(403, f"{item!r} is neither an asset id nor a path under an allowed root", "ForbiddenError")
         n = state.writer().remove(body.items)
-    state.index._last_refresh = 0.0
+    state.index.refresh()
     return {"removed": n}
