@@ -374,6 +374,23 @@ class Index:
     def search_many(self, queries: Sequence[Query], config: SearchConfig | None = None) -> list[list[Hit]]:
         return [self.search_query(q, config) for q in queries]
 
+    def search_crops(self, query: Query, config: SearchConfig | None = None, crops: str = "auto") -> list[Hit]:
+        """Multi-scale crop search of `query.image` (see retrieve/crops.py); each hit's `extra["crops"]` says
+        which crop matched it. `crops="none"` is a plain search."""
+        if crops == "none":
+            return self.search_query(query, config)
+        if crops != "auto":
+            raise QueryError(f"unknown crops mode {crops!r}; choose from: auto, none")
+        from .retrieve.crops import search_crops
+
+        return search_crops(self, query, config).hits
+
+    def dupes(self, threshold: int | None = None, **kw):
+        """Groups of near-duplicate images (see retrieve/dupes.py): a DupeReport."""
+        from .retrieve.dupes import DEFAULT_THRESHOLD, find_duplicates
+
+        return find_duplicates(self, DEFAULT_THRESHOLD if threshold is None else threshold, **kw)
+
     # -- reading --------------------------------------------------------------------------------
     def asset(self, asset_id: str) -> dict[str, Any]:
         row = self.store.get_asset(asset_id)

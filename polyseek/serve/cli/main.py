@@ -206,8 +206,11 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--queries", "queries_file", type=click.Path(), help="Batch: JSONL of queries ({id,text} or {id,image[,bbox]}); '-' for stdin.")
 @click.option("--trec", "trec_file", type=click.Path(dir_okay=False), help="Batch: also write a TREC run file.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output (one object per query).")
+@click.option("--crops", "crops_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
+              help="auto: also search crops of the query image (salient regions, OCR text, grids) and say which "
+                   "crop matched what.")
 def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after, before, signals, fusion,
-               queries_file, trec_file, as_json):
+               queries_file, trec_file, as_json, crops_mode):
     """Search the index by text, by image (optionally a crop of it), or both.
 
     \b
@@ -215,6 +218,7 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
       polyseek search "solar panel efficiency"
       polyseek search "revenue" --type pdf --after 2024-01-01 -k 5 --json
       polyseek search --image query.jpg --crop 10,20,200,150
+      polyseek search --image street.jpg --crops auto
       polyseek search --queries queries.jsonl -k 100 --trec run.txt
     """
     import time
@@ -224,6 +228,8 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
 
     if not queries_file and not text and not image:
         raise click.UsageError("give a query TEXT, --image FILE, or --queries FILE")
+    if crops_mode == "auto" and (not image or queries_file):
+        raise click.UsageError("--crops auto needs --image FILE (and works on one query, not --queries)")
     filters = _filters(types, path_glob, after, before, kinds)
     config = _search_config(signals, fusion)
     try:
@@ -267,6 +273,8 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
             click.echo(f"{n_err} query(ies) failed", err=True)
         return
     query = Query(text=text, image=image, bbox=_bbox(crop), k=k, filters=filters)
+    if crops_mode == "auto" and image:
+        return _crop_search(idx, query, config, as_json)
     t0 = time.perf_counter()
     try:
         hits = idx.search_query(query, config)
@@ -283,6 +291,35 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
     for h in hits:
         click.echo(render_hit(h, color))
     click.echo(click.style(f"{len(hits)} result(s) in {took:.1f} ms", dim=color))
+
+
+def _crop_search(idx, query, config, as_json: bool) -> None:
+    """`search --crops auto`: multi-scale crop search; under each hit, which crop matched what."""
+    import time
+
+    from polyseek.errors import PolyseekError
+    from polyseek.retrieve.crops import describe_evidence, search_crops
+
+    t0 = time.perf_counter()
+    try:
+        res = search_crops(idx, query, config)
+    except PolyseekError as e:
+        fail(str(e))
+    took = (time.perf_counter() - t0) * 1000
+    if as_json:
+        click.echo(json.dumps({"id": None, "took_ms": round(took, 2), "crops": [c.to_dict() for c in res.crops],
+                               "ocr_text": res.text, "hits": [h.to_dict() for h in res.hits]}, indent=2))
+        return
+    color = sys.stdout.isatty()
+    for h in res.hits:
+        click.echo(render_hit(h, color))
+        for e in h.extra.get("crops", []):
+            click.echo(f"       <- {describe_evidence(e)}")
+    if not res.hits:
+        click.echo("no results")
+    text = f", OCR text {res.text!r}" if res.text else ""
+    click.echo(click.style(f"{len(res.hits)} result(s) from {len(res.crops)} crop(s){text} in {took:.1f} ms",
+                           dim=color))
 
 
 @cli.command("status")
