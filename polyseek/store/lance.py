@@ -301,12 +301,15 @@ class LanceStore(Store):
         t = self.failures.to_arrow().to_pydict()
         return sorted(zip(t["path"], t["reason"], t["at"]))
 
-    def vector_search(self, field: str, vector: np.ndarray, limit: int, where: str | None = None,
-                      nprobes: int = 20, refine: int = 10) -> tuple[list[str], np.ndarray]:
+    def vector_search(self, field: str, vector: np.ndarray, limit: int, where: str | None = None
+                      ) -> tuple[list[str], np.ndarray]:
         """ANN (or exact, without an index) search in the store; returns unit ids and cosine similarities."""
+        from .ann import ann_params
+
         q = self.units.search(np.asarray(vector, np.float32), vector_column_name=field).metric("cosine")
         if self.has_vector_index(field):
-            q = q.nprobes(nprobes).refine_factor(refine)
+            params = ann_params(self.units.count_rows(), self.dims[field])
+            q = q.nprobes(params["nprobes"]).refine_factor(params["refine_factor"])
         if where:
             q = q.where(where, prefilter=True)
         t = q.limit(limit).select(["id", "_distance"]).to_arrow()
@@ -338,12 +341,13 @@ class LanceStore(Store):
                 from lancedb.index import BTree
 
                 self.units.create_index(col, config=BTree(), replace=True)
+        from .ann import ann_params, build_kwargs
+
         for field, dim in self.dims.items():
             if n >= ann_min_rows and field not in existing:
-                parts = max(16, min(4096, int(np.sqrt(n))))
-                self.units.create_index(metric="cosine", vector_column_name=field, index_type="IVF_PQ",
-                                        num_partitions=parts, num_sub_vectors=max(1, dim // 8), replace=True)
-                done[f"ann:{field}"] = parts
+                params = ann_params(n, dim)
+                self.units.create_index(vector_column_name=field, replace=True, **build_kwargs(params))
+                done[f"ann:{field}"] = params
         done["seconds"] = time.perf_counter() - t0
         return done
 
