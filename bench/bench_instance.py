@@ -143,6 +143,41 @@ def brute_force_peer(corpus, queries, bench, n_queries):
     return ranked, lat, ext_ms
 
 
+def _extract_all(args, corpus, sources, n_distractors, first_distractor=0):
+    out = []
+    with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(sources,)) as pool:
+        if first_distractor == 0:
+            out += pool.map(_extract_file, [str(p) for p in corpus], chunksize=4)
+        out += pool.map(_extract_distractor, range(first_distractor, n_distractors), chunksize=8)
+    return out
+
+
+def _features(args, corpus, sources):
+    """(uid, features, seconds) of the corpus and the distractors, from --feature-cache when it has them."""
+    if args.feature_cache is None:
+        return _extract_all(args, corpus, sources, args.distractors)
+    import hashlib
+    import pickle
+
+    import polyseek.encode.local as local
+
+    key = hashlib.sha1(Path(local.__file__).read_bytes()).hexdigest()[:12]
+    path = args.feature_cache / f"features-{key}.pkl"
+    have = []
+    if path.exists():
+        with open(path, "rb") as f:
+            have = pickle.load(f)
+    n_have = sum(uid.startswith("distractor-") for uid, _, _ in have)
+    if not have or n_have < args.distractors:
+        have = (have or []) + _extract_all(args, corpus, sources, args.distractors, n_have if have else 0)
+        args.feature_cache.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.tmp", "wb") as f:
+            pickle.dump(have, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(f"{path}.tmp", path)
+    n_corpus = len(corpus)
+    return have[: n_corpus + args.distractors]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, required=True)
@@ -151,6 +186,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=0, help="limit the number of queries (0: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--index-dir", type=Path, default=None, help="keep the index here (default: a temp folder)")
+    ap.add_argument("--feature-cache", type=Path, default=None,
+                    help="keep extracted features here (e.g. /tmp/bench-instance-cache) so reruns skip extraction; "
+                         "keyed by the source of polyseek/encode/local.py")
     args = ap.parse_args()
 
     queries, qrels, corpus = load_bench(args.bench)
@@ -170,13 +208,9 @@ def main() -> None:
     ii = InstanceIndex.open(folder)
     t0 = time.perf_counter()
     ext = []
-    with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(sources,)) as pool:
-        for uid, f, dt in pool.imap(_extract_file, [str(p) for p in corpus], chunksize=4):
-            ii.add(uid, f)
-            ext.append(dt)
-        for uid, f, dt in pool.imap_unordered(_extract_distractor, range(args.distractors), chunksize=8):
-            ii.add(uid, f)
-            ext.append(dt)
+    for uid, f, dt in _features(args, corpus, sources):
+        ii.add(uid, f)
+        ext.append(dt)
     t_extract = time.perf_counter() - t0
     t0 = time.perf_counter()
     ii.commit()

@@ -8,6 +8,7 @@ by also searching with the mirrored query and keeping the better match per image
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 from ..encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
 from ..errors import IndexMismatchError, QueryError
 from . import instance_store as store
-from .instance_verify import Candidate, verify
+from .instance_verify import Candidate, verify, verify_ratio
 from .instance_vocab import Vocabulary
 
 
@@ -31,7 +32,7 @@ class InstanceConfig:
     max_features: int = 1500  # per indexed image, spread over a grid so small regions keep features
     contrast: float = 0.02  # SIFT contrast threshold
     grid: int = 4
-    query_min_side: int = 0  # small query crops are upscaled to this long side (0: never)
+    query_min_side: int = 160  # small query crops are upscaled to this long side (at most 3x; 0: never)
     query_max_features: int = 1000
     features_per_word: int = 40  # vocabulary size ~ corpus features / this ...
     max_words: int = 16384  # ... capped here
@@ -44,6 +45,10 @@ class InstanceConfig:
     min_sim: float = 0.8  # RootSIFT cosine for a tentative match
     ransac_px: float = 6.0  # RANSAC threshold in working pixels of the indexed image
     mirror: bool = True  # also search with the mirrored query
+    frame_vote: bool = True  # prefilter RANSAC input by the rotation/scale its keypoint frames agree on
+    rescue_shortlist: int = 100  # when nothing verifies: this many images re-verified by descriptor matching ...
+    rescue_budget: int = 40_000_000  # ... within this many (query feature, indexed feature) comparisons
+    rescue_ratio: float = 0.8  # Lowe's ratio test for that second chance
 
     @staticmethod
     def from_dict(d: dict) -> "InstanceConfig":
@@ -79,6 +84,10 @@ class _QueryVariant:
     words: np.ndarray  # (n, multi) nearest first
     to_query: np.ndarray  # 3x3: variant pixels -> query image pixels
     mirrored: bool
+
+    @property
+    def sa(self) -> np.ndarray:
+        return np.stack([self.feats.size.astype(np.float32), self.feats.angle.astype(np.float32)], axis=1)
 
 
 @dataclass
@@ -321,7 +330,7 @@ class InstanceIndex:
         """
         image = _load_query_image(image)
         crop, offset = _crop(image, bbox)
-        with self._lock:
+        with self._lock, _one_blas_thread():
             self._materialize()
             variants = self._query_variants(crop, offset)
             if self._vocab is None or not self._where:
@@ -331,14 +340,11 @@ class InstanceIndex:
             bow = self._bow
             # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
             scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
-            flat = scores.ravel()
-            n_short = min(self.config.shortlist, int((flat > 0).sum()))
             best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
-            top = np.argpartition(-flat, n_short - 1)[:n_short] if n_short else np.zeros(0, np.int64)
-            for vi, v in enumerate(variants):
-                rows = np.sort(top[top // scores.shape[1] == vi] % scores.shape[1])
+            for vi, rows in self._shortlist(scores, self.config.shortlist):
+                v = variants[vi]
                 cands = [self._candidate(bow, int(g)) for g in rows]
-                for ver in verify(
+                found = verify(
                     v.words,
                     v.root,
                     v.feats.xy,
@@ -346,14 +352,71 @@ class InstanceIndex:
                     min_sim=self.config.min_sim,
                     min_inliers=self.config.min_inliers,
                     threshold_px=self.config.ransac_px,
-                ):
-                    prev = best.get(ver.row)
-                    if prev is None or ver.inliers > prev[0]:
-                        t = np.vstack([ver.affine, [0.0, 0.0, 1.0]]) @ np.linalg.inv(v.to_query)
-                        best[ver.row] = (ver.inliers, t, v.mirrored, float(scores[vi, ver.row]))
+                    q_sa=v.sa if self.config.frame_vote else None,
+                )
+                self._keep_best(best, found, v, vi, scores)
+            if not best and self.config.rescue_shortlist > 0:
+                self._rescue(bow, variants, scores, best)
             matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
         matches.sort(key=lambda m: (-m.inliers, -m.bow))
         return matches[:k]
+
+    @staticmethod
+    def _shortlist(scores: np.ndarray, n: int, skip: int = 0):
+        """(variant, image rows) of the (variant, image) pairs ranked skip..n by tf-idf score."""
+        flat = scores.ravel()
+        n_short = min(n, int((flat > 0).sum()))
+        if n_short <= skip:
+            return []
+        top = np.argsort(-flat, kind="stable")[skip:n_short] if n_short < len(flat) else np.argsort(-flat)[skip:]
+        out = []
+        for vi in range(scores.shape[0]):
+            rows = top[top // scores.shape[1] == vi] % scores.shape[1]
+            if len(rows):
+                out.append((vi, np.sort(rows)))
+        return out
+
+    @staticmethod
+    def _keep_best(best, found, v: "_QueryVariant", vi: int, scores: np.ndarray) -> None:
+        for ver in found:
+            prev = best.get(ver.row)
+            if prev is None or ver.inliers > prev[0]:
+                t = np.vstack([ver.affine, [0.0, 0.0, 1.0]]) @ np.linalg.inv(v.to_query)
+                best[ver.row] = (ver.inliers, t, v.mirrored, float(scores[vi, ver.row]))
+
+    def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict) -> None:
+        """Second chance when word correspondences verified nothing: the best `rescue_shortlist` (variant, image)
+        pairs by tf-idf, in order and within `rescue_budget` descriptor comparisons, are verified by direct
+        descriptor matching with the ratio test."""
+        c = self.config
+        flat = scores.ravel()
+        n = min(c.rescue_shortlist, int((flat > 0).sum()))
+        if n == 0:
+            return
+        top = np.argsort(-flat, kind="stable")[:n]
+        n_img = scores.shape[1]
+        budget = c.rescue_budget
+        todo: dict[int, list[int]] = {}
+        for pair in top:
+            vi, g = int(pair // n_img), int(pair % n_img)
+            seg = self._segments[int(bow.seg_of_row[g])]
+            r = int(bow.local_row[g])
+            cost = len(variants[vi].feats) * int(seg.off[r + 1] - seg.off[r])
+            if cost > budget:
+                break
+            budget -= cost
+            todo.setdefault(vi, []).append(g)
+        for vi, rows in todo.items():
+            v = variants[vi]
+            found = verify_ratio(
+                v.root,
+                v.feats.xy,
+                [self._candidate(bow, g) for g in rows],
+                ratio=c.rescue_ratio,
+                min_inliers=c.min_inliers,
+                threshold_px=c.ransac_px,
+            )
+            self._keep_best(best, found, v, vi, scores)
 
     def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
         c = self.config
@@ -396,7 +459,7 @@ class InstanceIndex:
         r = int(bow.local_row[g])
         a, b = int(seg.off[r]), int(seg.off[r + 1])
         return Candidate(g, np.asarray(seg.words[a:b]), np.asarray(seg.desc[a:b]), np.asarray(seg.xy[a:b]),
-                         float(seg.meta[r, 2]))
+                         float(seg.meta[r, 2]), np.asarray(seg.sa[a:b]))
 
     def _match(self, bow: _Bow, row, inliers, t, mirrored, score, *, crop_box) -> InstanceMatch:
         seg = self._segments[int(bow.seg_of_row[row])]
@@ -443,6 +506,26 @@ class InstanceIndex:
                 "pending": len(self._pending),
                 "dirty": self._dirty,
             }
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs on one thread. A query's products are small (a GEMM per vocabulary cell, per
+    candidate); a BLAS thread pool adds more synchronisation than it saves on them, several times the CPU on a
+    busy machine (measured: word assignment 52 -> 10 ms CPU). No-op without threadpoolctl."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController()
+        except Exception:  # not installed, or no introspectable BLAS
+            _BLAS = False
+    if _BLAS is False:
+        return contextlib.nullcontext()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _load_query_image(image):

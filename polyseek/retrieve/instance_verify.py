@@ -24,6 +24,7 @@ class Candidate:
     desc: np.ndarray  # (n, 128) uint8
     xy: np.ndarray  # (n, 2) float32, indexed-image pixels
     work_scale: float
+    sa: np.ndarray | None = None  # (n, 2) keypoint size (indexed-image pixels) and angle (degrees)
 
 
 @dataclass
@@ -94,6 +95,30 @@ def _best_per(own: np.ndarray, key: np.ndarray, sim: np.ndarray, other: np.ndarr
     return own[first], key[first], other[first], sim[first]
 
 
+_ANGLE_BIN = 30.0  # degrees
+_SCALE_BIN = 0.5  # octaves
+
+
+def _frame_consensus(q_sa: np.ndarray, d_sa: np.ndarray) -> np.ndarray:
+    """Indices of the matches whose rotation and scale change (from keypoint angle and size) lie in the 3x3
+    bins around the densest 2x2 window of a (30 degree, half octave) histogram: a true match's inliers agree
+    within SIFT's frame noise, random matches spread over the histogram (Lowe 2004's Hough step)."""
+    q = np.asarray(q_sa, np.float32)
+    dang = np.mod(d_sa[:, 1] - q[:, 1], 360.0)
+    dls = np.log2(np.maximum(d_sa[:, 0], 1e-3) / np.maximum(q[:, 0], 1e-3))
+    na = int(round(360.0 / _ANGLE_BIN))
+    ab = np.minimum((dang / _ANGLE_BIN).astype(np.int64), na - 1)
+    sb = np.clip(np.floor(dls / _SCALE_BIN).astype(np.int64) + 16, 0, 31)
+    h = np.zeros((na, 32), np.int32)
+    np.add.at(h, (ab, sb), 1)
+    w = h + np.roll(h, -1, axis=0)
+    w[:, :-1] += w[:, 1:]
+    a0, s0 = np.unravel_index(int(np.argmax(w)), w.shape)
+    da = np.mod(ab - a0 + 1, na)  # window a0..a0+1, widened by one bin each way: -1..2 -> 0..3
+    ds = sb - s0
+    return np.nonzero((da <= 3) & (ds >= -1) & (ds <= 2))[0]
+
+
 def fit_similarity(
     q_xy: np.ndarray, db_xy: np.ndarray, *, threshold: float, min_inliers: int, max_iters: int = 1000
 ) -> tuple[int, np.ndarray | None]:
@@ -131,15 +156,75 @@ def verify(
     min_sim: float = 0.75,
     min_inliers: int = 10,
     threshold_px: float = 6.0,
+    q_sa: np.ndarray | None = None,
 ) -> list[Verified]:
-    """Verified candidates (inliers >= min_inliers), in the order given."""
+    """Verified candidates (inliers >= min_inliers), in the order given.
+
+    With `q_sa` (query keypoint sizes and angles) and candidates' `sa`, tentative matches first vote for the
+    rotation and scale change their keypoint frames imply; a candidate whose matches do not agree on one is
+    dropped without RANSAC, and RANSAC only sees the matches near the winning vote.
+    """
     out = []
     for cand, (qi, di) in zip(cands, tentative_matches(q_words, q_root, cands, min_sim=min_sim)):
         if len(qi) < min_inliers:
             continue
+        if q_sa is not None and cand.sa is not None:
+            agree = _frame_consensus(q_sa[qi], np.asarray(cand.sa[di], np.float32))
+            if len(agree) < min_inliers:
+                continue
+            qi, di = qi[agree], di[agree]
         n, a = fit_similarity(
             q_xy[qi], cand.xy[di], threshold=threshold_px * cand.work_scale, min_inliers=min_inliers
         )
+        if a is not None and n >= min_inliers:
+            out.append(Verified(cand.row, n, a))
+    return out
+
+
+def verify_ratio(
+    q_root: np.ndarray,
+    q_xy: np.ndarray,
+    cands: list[Candidate],
+    *,
+    ratio: float = 0.8,
+    min_inliers: int = 8,
+    threshold_px: float = 6.0,
+) -> list[Verified]:
+    """Verification by direct descriptor matching (Lowe's ratio test on RootSIFT, one-to-one), then RANSAC.
+
+    Costs a (query features x candidate features) product per candidate, so it is kept for a second chance when
+    word correspondences verified nothing: small, blurred or recompressed queries whose features quantise to
+    different words than their matches do.
+    """
+    out = []
+    nq = len(q_root)
+    if nq < max(min_inliers, 3):
+        return out
+    rows = np.arange(nq)
+    for cand in cands:
+        if len(cand.desc) < 2:
+            continue
+        s = q_root @ rootsift(cand.desc).T  # cosine of unit vectors
+        top2 = np.argpartition(-s, 1, axis=1)[:, :2]
+        s2 = np.take_along_axis(s, top2, axis=1)
+        first = np.argmax(s2, axis=1)
+        nn = top2[rows, first]
+        s1, s_2 = s2[rows, first], s2[rows, 1 - first]
+        d1 = np.sqrt(np.maximum(2.0 - 2.0 * s1, 0.0))
+        d2 = np.sqrt(np.maximum(2.0 - 2.0 * s_2, 0.0))
+        good = np.nonzero(d1 < ratio * d2)[0]
+        if len(good) < min_inliers:
+            continue
+        # One-to-one: the closest query feature per indexed feature.
+        o = np.lexsort((-s1[good], nn[good]))
+        g = good[o]
+        keep = np.ones(len(g), bool)
+        keep[1:] = nn[g][1:] != nn[g][:-1]
+        g = g[keep]
+        if len(g) < min_inliers:
+            continue
+        n, a = fit_similarity(q_xy[g], cand.xy[nn[g]], threshold=threshold_px * cand.work_scale,
+                              min_inliers=min_inliers)
         if a is not None and n >= min_inliers:
             out.append(Verified(cand.row, n, a))
     return out

@@ -89,28 +89,39 @@ class Vocabulary:
         nf = self.fine.shape[1]
         if n == 0:
             return np.zeros((0,) if multi == 1 else (0, multi), np.int32)
-        cd = -(x @ self.coarse.T) * 2 + np.einsum("ij,ij->i", self.coarse, self.coarse)[None, :]
+        cd = -(x @ self.coarse.T) * 2 + self._coarse_norms()[None, :]
         probe = min(coarse_probe, self.coarse.shape[0])
-        cells = np.argsort(cd, axis=1)[:, :probe] if probe > 1 else np.argmin(cd, axis=1)[:, None]
-        best_d = np.full((n, probe * nf), np.inf, np.float32)
-        best_w = np.zeros((n, probe * nf), np.int64)
+        if probe > 1:
+            cells = np.argpartition(cd, probe - 1, axis=1)[:, :probe]
+            cells = np.take_along_axis(cells, np.argsort(np.take_along_axis(cd, cells, axis=1), axis=1), axis=1)
+        else:
+            cells = np.argmin(cd, axis=1)[:, None]
+        # Distances to the fine centroids of every probed cell, computed one cell at a time (a GEMM per cell)
+        # and written as whole rows of a (n * probe, nf) table.
         flat = cells.reshape(-1)
+        best_d = np.empty((n * probe, nf), np.float32)
         order = np.argsort(flat, kind="stable")
-        bounds = np.searchsorted(flat[order], np.arange(self.coarse.shape[0] + 1))
+        sf = flat[order]
+        starts = np.flatnonzero(np.r_[True, sf[1:] != sf[:-1]])
+        ends = np.r_[starts[1:], len(sf)]
         f2 = self._fine_norms()
-        span = np.arange(nf)
-        for cell in np.unique(flat):
-            sel = order[bounds[cell] : bounds[cell + 1]]
-            rows, p = sel // probe, sel % probe
-            cols = (p * nf)[:, None] + span[None, :]
-            best_d[rows[:, None], cols] = f2[cell][None, :] - 2.0 * (x[rows] @ self.fine[cell].T)
-            best_w[rows[:, None], cols] = cell * nf + span[None, :]
+        for a, b in zip(starts, ends):
+            cell = sf[a]
+            sel = order[a:b]
+            best_d[sel] = f2[cell][None, :] - 2.0 * (x[sel // probe] @ self.fine[cell].T)
+        best_d = best_d.reshape(n, probe * nf)
         if multi == 1:
             j = np.argmin(best_d, axis=1)
-            return best_w[np.arange(n), j].astype(np.int32)
+            return (cells[np.arange(n), j // nf] * nf + j % nf).astype(np.int32)
         m = min(multi, best_d.shape[1])
-        j = np.argsort(best_d, axis=1)[:, :m]
-        return np.take_along_axis(best_w, j, axis=1).astype(np.int32)
+        j = np.argpartition(best_d, m - 1, axis=1)[:, :m] if m < best_d.shape[1] else np.argsort(best_d, axis=1)
+        j = np.take_along_axis(j, np.argsort(np.take_along_axis(best_d, j, axis=1), axis=1), axis=1)
+        return (np.take_along_axis(cells, j // nf, axis=1) * nf + j % nf).astype(np.int32)
+
+    def _coarse_norms(self) -> np.ndarray:
+        if getattr(self, "_c2", None) is None or self._c2.shape[0] != self.coarse.shape[0]:
+            self._c2 = np.einsum("ij,ij->i", self.coarse, self.coarse)
+        return self._c2
 
     def _fine_norms(self) -> np.ndarray:
         if getattr(self, "_f2", None) is None or self._f2.shape != self.fine.shape[:2]:

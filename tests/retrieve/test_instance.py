@@ -207,3 +207,27 @@ def test_features_are_in_given_pixel_coordinates():
     assert f.image_size == big.size and f.work_scale == pytest.approx(W * 4 / 400, rel=0.01)
     assert f.xy[:, 0].max() > W * 2 and f.xy[:, 1].max() > H * 2
     assert f.desc.dtype == np.uint8 and f.desc.shape[1] == 128
+
+
+def test_small_downscaled_jpeg_crop_still_matches(index, images):
+    # A ~70x60 pixel, heavily recompressed copy of the crop: upscaled before detection, matched at once or by
+    # the second-chance descriptor matching.
+    small = jpeg(crop_of(images["img2#img"]).resize((72, 58), Image.Resampling.BICUBIC), 35)
+    res = index.search(small, k=3)
+    assert res and res[0].unit_id == "img2#img"
+    assert iou(res[0].box, CROP) > 0.4, res[0].box
+
+
+def test_second_chance_descriptor_matching_when_words_verify_nothing(images, tmp_path):
+    from polyseek.retrieve.instance import InstanceConfig
+
+    # min_sim above 1 makes every word correspondence fail, so only the ratio-test rescue can verify.
+    ii = InstanceIndex.open(tmp_path / "idx", InstanceConfig(min_sim=1.01))
+    for uid, im in images.items():
+        ii.add(uid, extract_local_features(im))
+    res = ii.search(crop_of(images["img1#img"]))
+    assert res and res[0].unit_id == "img1#img" and iou(res[0].box, CROP) > 0.5
+    off = InstanceIndex.open(tmp_path / "idx2", InstanceConfig(min_sim=1.01, rescue_shortlist=0))
+    for uid, im in images.items():
+        off.add(uid, extract_local_features(im))
+    assert off.search(crop_of(images["img1#img"])) == []
