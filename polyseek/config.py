@@ -48,6 +48,7 @@ class IndexConfig:
     visual_encoder: str | None = None  # e.g. "clip:openai/clip-vit-base-patch32" or "clip:/path/to/folder"
     keyword: str = "bm25"
     instance: bool = True  # local features of images, pages and figures for search by image and crop
+    region_tiles: bool = True  # with a visual encoder, also embed overlapping 2x2/3x3 tiles of each image
     ingest: IngestConfig = field(default_factory=IngestConfig)
     ann_min_rows: int = 100_000  # build an ANN index on a vector column once it has this many rows
     device: str | None = None  # "cpu", "cuda"; None picks cuda when present

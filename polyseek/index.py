@@ -28,7 +28,7 @@ from .types import Extraction, Filters, Hit, Query
 
 FORMAT = 1
 DEFAULT_PATH = ".polyseek"
-INSTANCE_KINDS = ("image", "page", "figure", "region")
+INSTANCE_KINDS = ("image", "page", "figure")  # region tiles repeat their image's pixels: no own features
 
 
 def open(path: str | os.PathLike = DEFAULT_PATH, config: IndexConfig | dict | None = None, *,
@@ -117,6 +117,9 @@ class Index:
         return self._instance
 
     def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
+        if self.config.visual_encoder and self.config.region_tiles:
+            for ex in pending:
+                ex.units.extend(region_tiles(ex))
         units = [u for ex in pending for u in ex.units]
         vec_text = encode_texts(self.encoder("text"), [u.text for u in units])
         vec_visual = None
@@ -428,6 +431,31 @@ class Index:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def region_tiles(ex: Extraction, min_side: int = 160) -> list:
+    """Multi-scale tiles of each whole image (2x2, and a 3x3 grid for large images, both overlapping), as
+    `region` units with only visual vectors, so a small object can be found semantically."""
+    from .types import Unit
+
+    out = []
+    for u in [u for u in ex.units if u.kind == "image" and u.image is not None and u.bbox is not None]:
+        img = u.image
+        sx, sy = u.bbox[2] / img.width, u.bbox[3] / img.height  # tile pixels -> unit frame
+        n = 0
+        for g in (2, 3):
+            tw, th = img.width * 2 / (g + 1), img.height * 2 / (g + 1)  # 50% overlap between neighbours
+            if min(tw, th) < min_side:
+                continue
+            for gy in range(g):
+                for gx in range(g):
+                    x0, y0 = gx * tw / 2, gy * th / 2
+                    box = (int(x0), int(y0), int(round(x0 + tw)), int(round(y0 + th)))
+                    n += 1
+                    out.append(Unit(id=f"{u.id.rsplit('#', 1)[0]}#r{n}", kind="region", text="",
+                                    bbox=(box[0] * sx, box[1] * sy, (box[2] - box[0]) * sx, (box[3] - box[1]) * sy),
+                                    meta={"grid": g}, image=img.crop(box)))
+    return out
 
 
 def load_query_image(image: Any, bbox=None):

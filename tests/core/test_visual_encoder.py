@@ -39,6 +39,24 @@ def test_images_pages_and_figures_get_visual_vectors(clip_index):
     assert any(has[u] for u, k in kinds.items() if k == "page")
     assert any(has[u] for u, k in kinds.items() if k == "figure")
     assert not any(has[u] for u, k in kinds.items() if k == "passage")  # text has no pixels
+    assert [u for u, k in kinds.items() if k == "region" and u.startswith("shapes#")] == []  # 200x150: too small
+
+
+def test_large_images_get_region_tiles_that_answer_crop_queries(tmp_path, clip_index):
+    from tests.fixtures import textured_image
+
+    idx, root, model, _ = clip_index
+    big = tmp_path / "big"
+    big.mkdir()
+    textured_image(7, size=(480, 360)).save(big / "scene.png")
+    idx.add([big])
+    regions = idx.store.units_of_asset("scene")
+    tiles = {r["id"]: tuple(r["bbox"]) for r in regions if r["kind"] == "region"}
+    assert len(tiles) == 4 + 9  # 2x2 tiles of 320x240 and 3x3 tiles of 240x180, each overlapping by half
+    uid = "scene#r7"
+    x, y, w, h = tiles[uid]
+    hits = idx.search(image=str(big / "scene.png"), bbox=(x, y, w, h), k=1, config=SearchConfig(signals=("visual",)))
+    assert hits[0].asset.id == "scene" and hits[0].unit.id == uid  # identical pixels: the tile wins
 
 
 def test_text_query_searches_visual_vectors_and_image_query_works(clip_index):
