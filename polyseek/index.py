@@ -28,6 +28,7 @@ from .types import Extraction, Filters, Hit, Query
 
 FORMAT = 1
 DEFAULT_PATH = ".polyseek"
+DISPLAY_CACHE_ROWS = 50_000  # units whose display columns are held in memory by a searcher
 INSTANCE_KINDS = ("image", "page", "figure")  # region tiles repeat their image's pixels: no own features
 
 
@@ -79,6 +80,7 @@ class Index:
         self._last_refresh = 0.0
         self._instance = None
         self._wlock = threading.Lock()
+        self._store_version = -1
 
     # -- encoders -------------------------------------------------------------------------------
     def _describe_encoders(self) -> dict[str, Any]:
@@ -273,7 +275,8 @@ class Index:
 
     def searcher(self):
         from .retrieve.dense import DenseRetriever, VectorMatrix
-        from .retrieve.keyword import BM25Retriever, KeywordIndex, tokenize
+        from .retrieve.keyword import BM25Retriever, KeywordIndex, TermStemmer
+        from .retrieve.search import DISPLAY_COLUMNS
         from .retrieve.search import Searcher
 
         with self._lock:
@@ -281,7 +284,8 @@ class Index:
             if now - self._last_refresh > 1.0:  # see commits of other processes (an index run beside a server)
                 self.store.refresh()
                 self._last_refresh = now
-            ver = self.store.version
+                self._store_version = self.store.version  # reading it costs a round trip: once per refresh
+            ver = self._store_version
             if self._searcher is not None and self._searcher_version == ver:
                 return self._searcher
             kw = KeywordIndex.load(self.path / "keyword")
@@ -319,14 +323,18 @@ class Index:
                 # Reopen: another process (an index run beside a server) may have committed features.
                 self._instance = InstanceIndex.open(self.path / "instance")
                 retrievers["instance"] = InstanceRetriever(self._instance, self.store)
-            stemmer_cache: dict[str, set[str]] = {}
+            stemmer = TermStemmer()
+            lookup = None
+            if n < self.config.ann_min_rows and n <= DISPLAY_CACHE_ROWS:
+                # Small index: keep display columns in memory; a store lookup per query costs ~7 ms.
+                rows = self.store.scan_units(DISPLAY_COLUMNS).to_pylist()
+                cache = {r["id"]: r for r in rows}
 
-            def stem_query(text: str) -> set[str]:
-                if text not in stemmer_cache:
-                    stemmer_cache[text] = set(tokenize([text])[0]) if text else set()
-                return stemmer_cache[text]
+                def lookup(ids, columns=None):
+                    return {u: cache[u] for u in ids if u in cache}
 
-            self._searcher = Searcher(retrievers, self.store, self._allowed_ids, stem_query)
+            self._searcher = Searcher(retrievers, self.store, self._allowed_ids, stemmer.terms, lookup)
+            self._searcher.stem_word = stemmer.word
             self._searcher_version = ver
             return self._searcher
 

@@ -26,6 +26,38 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+class TermStemmer:
+    """Word → stemmed term the way bm25s tokenises (its token pattern, lower case, English stopwords, Snowball),
+    with a cache: snippets stem every word of every shown unit, so this must be cheap."""
+
+    def __init__(self):
+        import re
+
+        from bm25s.tokenization import STOPWORDS_EN
+
+        self._stem = _stemmer().stemWord
+        self._stop = set(STOPWORDS_EN)
+        self._pattern = re.compile(r"(?u)\b\w\w+\b")
+        self._cache: dict[str, str | None] = {}
+
+    def word(self, w: str) -> str | None:
+        try:
+            return self._cache[w]
+        except KeyError:
+            lw = w.lower()
+            t = None if (len(lw) < 2 or lw in self._stop) else self._stem(lw)
+            if len(self._cache) < 200_000:
+                self._cache[w] = t
+            return t
+
+    def tokens(self, text: str) -> list[str]:
+        """Query tokens in order, repeats kept (as bm25s.tokenize gives them)."""
+        return [t for t in map(self.word, self._pattern.findall(text or "")) if t]
+
+    def terms(self, text: str) -> set[str]:
+        return set(self.tokens(text))
+
+
 def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
     import bm25s
 
@@ -41,7 +73,7 @@ class KeywordIndex:
         self.unit_ids = unit_ids
         self.asset_ids = asset_ids
         self.version = version
-        self._stemmer = _stemmer()
+        self._terms = TermStemmer()
         self._vocab = bm25.vocab_dict if bm25 is not None else {}
 
     @classmethod
@@ -93,7 +125,7 @@ class KeywordIndex:
     def scores(self, text: str) -> np.ndarray | None:
         if self.bm25 is None:
             return None
-        toks = [t for t in tokenize([text], self._stemmer)[0] if t in self._vocab]
+        toks = [t for t in self._terms.tokens(text) if t in self._vocab]
         if not toks:
             return None
         return self.bm25.get_scores(toks)

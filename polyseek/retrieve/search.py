@@ -20,6 +20,7 @@ from .base import Retriever, SignalRun
 from .fuse import fuse
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+DISPLAY_COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "t0", "t1", "asset_type", "path"]
 
 
 def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: bool = False) -> dict[str, float]:
@@ -60,11 +61,13 @@ def group_runs(runs: Sequence[SignalRun]):
 class Searcher:
     """Runs signals and fusion over one opened index. Stateless between queries."""
 
-    def __init__(self, retrievers: dict[str, Retriever], store, mask_for, stem_query):
+    def __init__(self, retrievers: dict[str, Retriever], store, mask_for, stem_query, lookup=None):
         self.retrievers = retrievers
         self.store = store
+        self.lookup = lookup or store.get_units  # unit ids -> display rows (an in-memory cache when small)
         self.mask_for = mask_for  # where-clause -> boolean row mask for in-memory signals (or None)
         self.stem_query = stem_query  # text -> set of stemmed query terms, for highlighting
+        self.stem_word = lambda w: next(iter(stem_query(w)), None)  # one word -> its term or None
 
     def pick_signals(self, query: Query, config: SearchConfig) -> list[Retriever]:
         names = config.signals or tuple(self.retrievers)
@@ -105,9 +108,9 @@ class Searcher:
         else:
             order = sorted(unit_fused.items(), key=lambda kv: (-kv[1], kv[0]))[: query.k]
             picks = [(unit_asset[uid], score, uid) for uid, score in order]
-        rows = self.store.get_units([u for _, _, u in picks],
-                                    ["id", "asset_id", "kind", "text", "page", "bbox", "t0", "t1", "asset_type", "path"])
+        rows = self.lookup([u for _, _, u in picks], DISPLAY_COLUMNS)
         terms = self.stem_query(query.text) if query.text else set()
+        pattern = term_pattern(terms)
         hits = []
         for rank, (aid, score, uid) in enumerate(picks, start=1):
             row = rows.get(uid)
@@ -117,7 +120,7 @@ class Searcher:
                 signals = {name: float(ab[aid]) for name, ab in asset_best.items() if aid in ab}
             else:
                 signals = {name: float(us[uid]) for name, us in unit_scores.items() if uid in us}
-            snippet, spans = make_snippet(row["text"] or "", terms, self.stem_query)
+            snippet, spans = make_snippet(row["text"] or "", terms, self.stem_word, pattern=pattern)
             t = (row["t0"], row["t1"]) if row["t0"] is not None else None
             hits.append(Hit(
                 rank=len(hits) + 1, score=float(score),
@@ -129,26 +132,35 @@ class Searcher:
         return hits
 
 
-def make_snippet(text: str, terms: set[str], stem, width: int = 240) -> tuple[str, list[tuple[int, int]]]:
-    """A window of `text` with the most query-term matches, and the [start, end) spans to highlight."""
+def term_pattern(terms: set[str]) -> "re.Pattern | None":
+    """One regex finding words that start with a query term (Snowball stems are prefixes of their words in
+    nearly all cases); candidates are then confirmed by stemming only them."""
+    if not terms:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\w*",
+                      re.IGNORECASE | re.UNICODE)
+
+
+def make_snippet(text: str, terms: set[str], stem, width: int = 240, pattern=None) -> tuple[str, list[tuple[int, int]]]:
+    """A window of `text` with the most query-term matches, and the [start, end) spans to highlight.
+    `stem` maps one word to its term (or None)."""
     text = " ".join(text.split())
     if not text:
         return "", []
     matches: list[tuple[int, int]] = []
-    if terms:
-        for m in _WORD.finditer(text):
-            if stem(m.group(0)) & terms:
+    pat = pattern if pattern is not None else term_pattern(terms)
+    if pat is not None:
+        for m in pat.finditer(text):
+            if stem(m.group(0)) in terms:
                 matches.append((m.start(), m.end()))
     if len(text) <= width:
         return text, matches
     start = 0
     if matches:
         starts = np.array([s for s, _ in matches])
-        best, best_n = 0, -1
-        for i, s in enumerate(starts):
-            n = int(((starts >= s) & (starts < s + width - 40)).sum())
-            if n > best_n:
-                best, best_n = i, n
+        # Window with the most matches: for each match, how many start within the window that it opens.
+        counts = np.searchsorted(starts, starts + width - 40, side="left") - np.arange(len(starts))
+        best = int(np.argmax(counts))
         start = max(0, int(starts[best]) - 40)
         sp = text.rfind(" ", 0, start)
         start = sp + 1 if sp >= 0 and start - sp < 30 else start
