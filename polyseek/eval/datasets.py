@@ -118,12 +118,31 @@ def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
             image = rec.get("image")
             if image is not None:
                 image = str((root / image).resolve()) if not Path(image).is_absolute() else image
-            bbox = rec.get("bbox")
+            bbox = _query_crop(rec.get("bbox"), image)
             text = rec.get("text") or None
             if text is None and image is None:
                 raise ConfigError(f"{path}:{n}: query {qid!r} has neither 'text' nor 'image'")
             out.append(Query(id=str(qid), text=text, image=image, bbox=tuple(bbox) if bbox else None, k=k))
     return out
+
+
+def _query_crop(bbox, image: str | None):
+    """The crop to search with, or None. Some sets (coco-crops) store in `bbox` the window the query image was
+    cut from, in the source image's pixels: the query image is then already the crop. A box is used as a crop
+    only when it lies inside the query image."""
+    if not bbox or image is None:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image) as im:
+            w, h = im.size
+    except (OSError, UnidentifiedImageError):
+        return tuple(bbox)  # let the search report the unreadable image
+    x, y, bw, bh = (float(v) for v in bbox)
+    if x < 0 or y < 0 or x + bw > w + 1 or y + bh > h + 1:
+        return None
+    return tuple(bbox)
 
 
 def _load_beir(root: Path, qrels_path: Path, k: int) -> Benchmark:

@@ -6,6 +6,8 @@ machine, the git commit, the seed and the command line, so any number can be tra
 
 from __future__ import annotations
 
+import logging
+
 import datetime as _dt
 import hashlib
 import json
@@ -35,6 +37,8 @@ NORMS = ("minmax", "zscore", "max", "sum", "rank", "borda")
 RECALL_CURVE_K = 100
 LIBRARIES = ("polyseek", "lancedb", "pylance", "pyarrow", "torch", "sentence-transformers", "transformers",
              "bm25s", "numpy", "pytrec-eval-terrier", "ranx", "scipy", "matplotlib")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- named configs
@@ -176,13 +180,27 @@ def build_index(bench: Benchmark, index_dir: Path, index_config: IndexConfig | d
 
 
 def search_timed(idx, queries, config: SearchConfig) -> tuple[list[list[Hit]], list[float]]:
-    """Answer queries one by one (``search_many`` on one query) and time each, after one untimed warm-up."""
+    """Answer queries one by one (``search_many`` on one query) and time each, after one untimed warm-up.
+
+    A query the config cannot answer (an image query under a text-only config) gets no hits and scores 0,
+    as trec_eval scores an unanswered query; the first such message is logged once."""
+    from ..errors import QueryError
+
     if queries:
-        idx.search_many([queries[0]], config=config)  # loads models and caches; not a user-visible latency
-    hits, ms = [], []
+        try:
+            idx.search_many([queries[0]], config=config)  # loads models and caches; not a user-visible latency
+        except QueryError:
+            pass
+    hits, ms, warned = [], [], False
     for q in queries:
         t0 = time.perf_counter()
-        hits.append(idx.search_many([q], config=config)[0])
+        try:
+            hits.append(idx.search_many([q], config=config)[0])
+        except QueryError as e:
+            if not warned:
+                log.warning("query %s (and maybe others) unanswered under %s: %s", q.id, config.signals or "all", e)
+                warned = True
+            hits.append([])
         ms.append((time.perf_counter() - t0) * 1000.0)
     return hits, ms
 
