@@ -183,16 +183,7 @@ def serve_child(spec_path: str) -> None:
                               t.column("asset_id").to_numpy(zero_copy_only=False),
                               col.flatten().to_numpy().reshape(len(col), DIM), store.version)
         del t, col
-    params = spec.get("params") or {}
-    if not matrix and params:
-        # Polyseek's vector_search takes nprobes/refine as arguments; pass the ann_params choice.
-        orig = store.vector_search
-
-        def vector_search(field, vector, limit, where=None, **_):
-            return orig(field, vector, limit, where=where, nprobes=params["nprobes"],
-                        refine=params.get("refine_factor") or 1)
-
-        store.vector_search = vector_search
+    # Above the threshold LanceStore.vector_search asks polyseek.store.ann.ann_params for nprobes/refine.
 
     def unit_asset(uids):
         rows = store.get_units(uids, ["id", "asset_id"])
@@ -223,6 +214,7 @@ def serve_child(spec_path: str) -> None:
     for i in items:
         found.append(_uid_to_row(vec(i).unit_ids))
     ms_vec = time_calls(vec, items)
+    bm25_hits = [len(bm25.retrieve(Query(text=qt[i], k=10), 10)) for i in items]
     ms_bm25 = time_calls(lambda i: bm25.retrieve(Query(text=qt[i], k=10), 10), items)
 
     def hybrid(i):
@@ -231,7 +223,7 @@ def serve_child(spec_path: str) -> None:
 
     ms_hyb = time_calls(hybrid, items)
     out = {"open_s": open_s, "ms_vec": ms_vec.tolist(), "ms_bm25": ms_bm25.tolist(), "ms_hybrid": ms_hyb.tolist(),
-           "found": found, "peak_rss_mib": peak_rss_mib(), "start_rss_mib": rss0, "exact": matrix is not None}
+           "found": found, "bm25_hits": float(np.mean(bm25_hits)), "peak_rss_mib": peak_rss_mib(), "start_rss_mib": rss0, "exact": matrix is not None}
     print("@@RESULT@@" + json.dumps(out))
 
 
@@ -247,22 +239,19 @@ def run_child(spec: dict, tmp: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- main
-def sweep_settings(n: int) -> list[dict]:
-    """ANN settings tried with --sweep (builds are the expensive part; query knobs are swept per build)."""
+def sweep_settings(n: int, partitions: list[int]) -> list[dict]:
+    """ANN settings tried with --sweep: IVF_PQ with each partition count, then the query knobs per build
+    (building is the expensive part; k-means cost grows with the square of the partition count)."""
     from polyseek.store.ann import ann_params
 
     base = ann_params(n, DIM)
-    parts = base["num_partitions"]
     out = []
-    for sub in (64, 128):
-        for nprobes in (10, 20, 40):
+    for parts in partitions:
+        for nprobes in (8, 16, 32, 64):
+            if nprobes > parts:
+                continue
             for refine in (5, 10, 20):
-                out.append({**base, "index_type": "IVF_PQ", "num_sub_vectors": sub, "nprobes": nprobes,
-                            "refine_factor": refine})
-    for nprobes in (10, 20, 40):
-        for refine in (1, 5):
-            out.append({"index_type": "IVF_SQ", "metric": "cosine", "num_partitions": parts, "nprobes": nprobes,
-                        "refine_factor": refine})
+                out.append({**base, "num_partitions": parts, "nprobes": nprobes, "refine_factor": refine})
     return out
 
 
@@ -273,6 +262,8 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, default=200, help="queries per scale")
     ap.add_argument("--bench", help="vaswani folder for the texts (default ../shared/bench/vaswani)")
     ap.add_argument("--sweep", action="store_true", help="also try several ANN settings at the largest scale")
+    ap.add_argument("--sweep-partitions", help="comma list of IVF partition counts for --sweep "
+                    "(default: n/4096 and n/1024)")
     ap.add_argument("--ann-min-rows", type=int, default=None,
                     help="rows from which Polyseek uses the ANN index (default: IndexConfig.ann_min_rows)")
     ap.add_argument("--no-write", action="store_true")
@@ -342,9 +333,12 @@ def main(argv=None):
                        f"nprobes={params['nprobes']} refine={params.get('refine_factor')}") if params else "flat scan"
 
             if args.sweep and name == names[-1]:
-                built = None
-                for sp in sweep_settings(n):
-                    key = (sp["index_type"], sp.get("num_sub_vectors"))
+                built = (params["index_type"], params["num_partitions"]) if params else None
+                build_s = ann_s
+                parts = [int(p) for p in args.sweep_partitions.split(",")] if args.sweep_partitions else \
+                    sorted({max(16, n // 4096), max(16, n // 1024)})
+                for sp in sweep_settings(n, parts):
+                    key = (sp["index_type"], sp["num_partitions"])
                     if key != built:
                         from polyseek.store.ann import build_kwargs
 
@@ -369,6 +363,7 @@ def main(argv=None):
             del kw, bm, store, tbl
             child = run_child(spec, tmp)
             rec_poly = recall(child["found"], truth)
+            print(f"[{name}] Polyseek BM25 returned {child['bm25_hits']:.1f} hits per query on average", flush=True)
             vec_label = "Polyseek dense (in-memory exact, below ann_min_rows)" if child["exact"] else \
                 f"Polyseek dense (store ANN: {setting})"
             rows += [
@@ -408,13 +403,14 @@ def main(argv=None):
         parts.insert(1, table(["target at 1M (issue 3)", "measured", "verdict"], target_rows))
     else:
         parts.insert(1, "The 1M targets were not run here (`--scale 1m`).")
+    emit("scale", "Query latency and memory at scale", parts, write=not args.no_write)
     if sweep_rows:
-        parts.append("ANN sweep (LanceDB raw query, same table):\n\n" + table(
-            ["units", "index", "partitions", "sub-vectors", "nprobes", "refine", "build s", "recall@10", "p50 ms",
-             "p95 ms", "p99 ms"], sweep_rows))
-    section = "scale-sweep" if args.sweep else "scale"
-    emit(section, "Query latency and memory at scale" + (" (ANN sweep)" if args.sweep else ""), parts,
-         write=not args.no_write)
+        sweep = table(["units", "index", "partitions", "sub-vectors", "nprobes", "refine", "build s", "recall@10",
+                       "p50 ms", "p95 ms", "p99 ms"], sweep_rows)
+        emit("scale-sweep", "ANN settings sweep (LanceDB raw query, clustered 512-d vectors)",
+             [f"`python bench/bench_scale.py --sweep`; {args.queries} queries, recall@10 against exact numpy search. "
+              f"Load average (1/5/15 min): {load_start} at start, {load_end} at end.", sweep],
+             write=not args.no_write)
     return 0
 
 

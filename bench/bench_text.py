@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (Timer, bench_dir, emit, fmt, load_avg, machine_line, p50_95_99, quiet_logs, table,
+from common import (Timer, bench_dir, emit, load_avg, machine_line, p50_95_99, quiet_logs, table,
                     time_calls, verdict)
 
 MEASURES = {"ndcg_cut_10": "nDCG@10", "map_cut_100": "MAP@100", "recall_100": "R@100"}

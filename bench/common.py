@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import hashlib
 import importlib.metadata as _md
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -183,7 +185,7 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     doc.parent.mkdir(parents=True, exist_ok=True)
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.strip()}\n{end}"
-    lock = doc.with_name("." + doc.name + ".lock")
+    lock = Path(tempfile.gettempdir()) / f"polyseek-bench-{hashlib.sha1(str(doc.resolve()).encode()).hexdigest()[:12]}.lock"  # not in the repo
     with open(lock, "w") as lf:
         fcntl.flock(lf, fcntl.LOCK_EX)
         text = doc.read_text() if doc.exists() else DOC_HEADER

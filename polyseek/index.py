@@ -123,7 +123,17 @@ class Index:
             for ex in pending:
                 ex.units.extend(region_tiles(ex))
         units = [u for ex in pending for u in ex.units]
-        vec_text = encode_texts(self.encoder("text"), [u.text for u in units])
+        # A PDF page with text blocks gets the mean of its blocks' vectors instead of its own encoding: the
+        # encoder truncates long inputs (MiniLM: 256 tokens), so the mean covers the whole page, and PDF
+        # ingest encodes each character once instead of twice.
+        pooled = pooled_pages(pending)
+        vec_text = encode_texts(self.encoder("text"), [("" if id(u) in pooled else u.text) for u in units])
+        if pooled:
+            pos = {id(u): i for i, u in enumerate(units)}
+            for page_id, block_ids in pooled.items():
+                v = vec_text[[pos[b] for b in block_ids]].mean(axis=0)
+                norm = float(np.linalg.norm(v))
+                vec_text[pos[page_id]] = v / norm if norm > 0 else v
         vec_visual = None
         if self.config.visual_encoder:
             vec_visual = encode_images(self.encoder("visual"), [u.image for u in units])
@@ -309,13 +319,12 @@ class Index:
                     matrices[f] = VectorMatrix(uids, aids, mat, ver)
             else:
                 matrices = {f: None for f in fields}
-            unit_asset = self._unit_asset_lookup
             retrievers["dense"] = DenseRetriever("dense", "vec_text", self._embed_text_query, frozenset({"text"}),
-                                                 matrices["vec_text"], self.store, unit_asset)
+                                                 matrices["vec_text"], self.store)
             if "vec_visual" in fields:
                 retrievers["visual"] = DenseRetriever("visual", "vec_visual", self._embed_visual_query,
                                                       frozenset({"text", "image"}), matrices["vec_visual"],
-                                                      self.store, unit_asset)
+                                                      self.store)
             if self.config.instance:
                 from .retrieve.instance import InstanceIndex
                 from .retrieve.instance_signal import InstanceRetriever
@@ -337,10 +346,6 @@ class Index:
             self._searcher.stem_word = stemmer.word
             self._searcher_version = ver
             return self._searcher
-
-    def _unit_asset_lookup(self, unit_ids: list[str]) -> list[str]:
-        rows = self.store.get_units(unit_ids, ["id", "asset_id"])
-        return [rows[u]["asset_id"] if u in rows else u.split("#")[0] for u in unit_ids]
 
     def _allowed_ids(self, where: str) -> np.ndarray:
         t = self.store.scan_units(["id"], where=where)
@@ -439,6 +444,20 @@ class Index:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def pooled_pages(pending: Sequence[Extraction]) -> dict[int, list[int]]:
+    """id(page unit) -> [id(block unit), ...] for pages whose text is covered by text blocks."""
+    out: dict[int, list[int]] = {}
+    for ex in pending:
+        blocks: dict[int, list[int]] = {}
+        for u in ex.units:
+            if u.kind == "block" and u.page is not None and u.text.strip():
+                blocks.setdefault(u.page, []).append(id(u))
+        for u in ex.units:
+            if u.kind == "page" and blocks.get(u.page):
+                out[id(u)] = blocks[u.page]
+    return out
 
 
 def region_tiles(ex: Extraction, min_side: int = 160) -> list:

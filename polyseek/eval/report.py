@@ -29,11 +29,13 @@ def plot_metric_bars(results: Sequence[Mapping], metrics: Sequence[str], path: P
     n = len(results)
     width = 0.8 / max(n, 1)
     x = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(metrics) * max(1, n / 2)), 4.8), dpi=120)
+    # Wide enough for the bars, never wider than a screen: many configs get thinner bars, not a wider figure.
+    fig, ax = plt.subplots(figsize=(min(14, max(7, 1.3 * len(metrics) * max(1, n / 2))), 5.2), dpi=120)
     for i, r in enumerate(results):
         vals = [r["metrics"].get(m, 0.0) for m in metrics]
         bars = ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=r.get("name", f"run {i + 1}"))
-        ax.bar_label(bars, labels=[f"{v:.3f}" for v in vals], fontsize=7, padding=2, rotation=90 if n > 3 else 0)
+        if n <= 5:  # more labels than that overlap; the table in report.md has the numbers
+            ax.bar_label(bars, labels=[f"{v:.3f}" for v in vals], fontsize=7, padding=2, rotation=90 if n > 3 else 0)
     ax.set_xticks(x, metrics)
     ax.set_ylim(0, min(1.15, max([r["metrics"].get(m, 0.0) for r in results for m in metrics] + [0.1]) * 1.2 + 0.05))
     ax.set_ylabel("score (mean over queries)")

@@ -262,7 +262,13 @@ def run_benchmark(
         configs = (dict(search_configs) if isinstance(search_configs, Mapping)
                    else resolve_configs(list(search_configs), signals))
         if ablation:
-            for name, cfg in ablation_configs(signals).items():
+            # Only signals that can answer this benchmark's queries: dropping the image-only signal from a
+            # text benchmark would add a row identical to the full fusion.
+            kinds = {m for q in bench.judged_queries for m, present in
+                     (("text", bool(q.text)), ("image", q.image is not None)) if present}
+            retrievers = idx.searcher().retrievers
+            usable = [s for s in signals if retrievers[s].query_modalities & kinds]
+            for name, cfg in ablation_configs(usable).items():
                 configs.setdefault(name, cfg)
         queries = [_with_k(q, k) for q in bench.judged_queries]
         per_query: dict[str, dict] = {}

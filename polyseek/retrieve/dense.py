@@ -36,14 +36,13 @@ class DenseRetriever(Retriever):
     """One vector field searched with a query vector from `embed(query)`."""
 
     def __init__(self, name: str, field: str, embed, modalities: frozenset[str], matrix: VectorMatrix | None,
-                 store=None, unit_asset=None):
+                 store=None):
         self.name = name
         self.field = field
         self.embed = embed
         self.query_modalities = modalities
         self.matrix = matrix
         self.store = store
-        self.unit_asset = unit_asset  # callable: unit ids -> asset ids, for store-side (ANN) results
 
     def retrieve(self, query: Query, depth: int, mask=None, where=None) -> SignalRun:
         q = self.embed(query)
@@ -52,6 +51,5 @@ class DenseRetriever(Retriever):
         if self.matrix is not None:
             uids, aids, s = self.matrix.search(q, depth, mask)
         else:
-            uids, s = self.store.vector_search(self.field, q, depth, where=where)
-            aids = self.unit_asset(uids)
+            uids, aids, s = self.store.vector_search(self.field, q, depth, where=where)
         return SignalRun(self.name, uids, aids, np.asarray(s, np.float32))

@@ -301,19 +301,32 @@ class LanceStore(Store):
         t = self.failures.to_arrow().to_pydict()
         return sorted(zip(t["path"], t["reason"], t["at"]))
 
-    def vector_search(self, field: str, vector: np.ndarray, limit: int, where: str | None = None
-                      ) -> tuple[list[str], np.ndarray]:
-        """ANN (or exact, without an index) search in the store; returns unit ids and cosine similarities."""
+    def _ann_state(self, field: str) -> dict[str, Any] | None:
+        """Query settings for `field`'s vector index at the current version (None: no index), cached per version
+        because count_rows() and list_indices() each cost a round trip."""
         from .ann import ann_params
 
+        key = (self.units.version, field)
+        if getattr(self, "_ann_key", None) != key:
+            self._ann_key = key
+            self._ann_cached = (ann_params(self.units.count_rows(), self.dims[field])
+                                if self.has_vector_index(field) else None)
+        return self._ann_cached
+
+    def vector_search(self, field: str, vector: np.ndarray, limit: int, where: str | None = None
+                      ) -> tuple[list[str], list[str], np.ndarray]:
+        """ANN (or exact, without an index) search in the store; unit ids, asset ids, cosine similarities."""
         q = self.units.search(np.asarray(vector, np.float32), vector_column_name=field).metric("cosine")
-        if self.has_vector_index(field):
-            params = ann_params(self.units.count_rows(), self.dims[field])
-            q = q.nprobes(params["nprobes"]).refine_factor(params["refine_factor"])
+        params = self._ann_state(field)
+        if params is not None:
+            # Exact re-ranking of refine x limit PQ candidates restores recall; deep limits need a smaller factor.
+            refine = max(2, min(params["refine_factor"], 2000 // max(limit, 1)))
+            q = q.nprobes(params["nprobes"]).refine_factor(refine)
         if where:
             q = q.where(where, prefilter=True)
-        t = q.limit(limit).select(["id", "_distance"]).to_arrow()
-        return t.column("id").to_pylist(), 1.0 - t.column("_distance").to_numpy()
+        t = q.limit(limit).select(["id", "asset_id", "_distance"]).to_arrow()
+        return (t.column("id").to_pylist(), t.column("asset_id").to_pylist(),
+                1.0 - t.column("_distance").to_numpy())
 
     # -- maintenance ----------------------------------------------------------------------------
     def list_index_columns(self) -> set[str]:

@@ -173,3 +173,15 @@ def test_bad_queries_are_clear_errors(mixed_index, tmp_path):
         idx.search(image=str(bad))
     with pytest.raises(QueryError, match="does not exist"):
         idx.search(image=str(tmp_path / "missing.png"))
+
+
+def test_pdf_page_vector_is_the_mean_of_its_blocks(mixed_index):
+    import numpy as np
+
+    idx, _ = mixed_index
+    rows = idx.store.units_of_asset("good/docs/report", ["id", "kind", "page", "vec_text"])
+    page = next(r for r in rows if r["kind"] == "page" and r["page"] == 1)
+    blocks = np.array([r["vec_text"] for r in rows if r["kind"] == "block" and r["page"] == 1])
+    assert len(blocks) >= 2
+    mean = blocks.mean(axis=0)
+    assert np.allclose(page["vec_text"], mean / np.linalg.norm(mean), atol=1e-5)
