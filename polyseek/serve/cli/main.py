@@ -70,6 +70,7 @@ def cli():
 @click.option("--visual", "visual_encoder", default=None,
               help="Visual encoder for a new index, e.g. clip:openai/clip-vit-base-patch32 or clip:/models/siglip.")
 @click.option("--no-ocr", is_flag=True, help="Do not OCR images and scanned pages.")
+@click.option("--no-instance", is_flag=True, help="New index: no local features (search by image/crop off, faster ingest).")
 @click.option("--ocr-engine", type=click.Choice(["rapidocr", "tesseract"]), default=None)
 @click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this many pixels.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when present).")
@@ -77,7 +78,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def index_cmd(paths, index_path, records, id_field, text_fields, image_field, meta_fields, include, exclude,
-              text_encoder, visual_encoder, no_ocr, ocr_engine, max_pixels, device, strict, as_json, progress):
+              text_encoder, visual_encoder, no_ocr, no_instance, ocr_engine, max_pixels, device, strict, as_json, progress):
     """Index files, folders or records files (incremental: unchanged files are skipped).
 
     \b
@@ -101,7 +102,7 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
         ingest["max_image_pixels"] = max_pixels
     config = None
     if not exists or ingest or device:
-        base = IndexConfig()
+        base = IndexConfig(instance=not no_instance)
         if exists:
             import polyseek
 
