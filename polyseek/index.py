@@ -269,23 +269,26 @@ class Index:
     # -- searching ------------------------------------------------------------------------------
     def _refresh_derived(self, force: bool = False) -> None:
         """Bring the keyword index (on disk) up to the store's version."""
+        self._keyword_index(self.store.version, force=force, save=True)
+        self._searcher = None
+
+    def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False):
+        """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt."""
         from .retrieve.keyword import KeywordIndex
 
-        kw_dir = self.path / "keyword"
-        ver = self.store.version
-        kw = None if force else KeywordIndex.load(kw_dir)
+        kw = None if force else KeywordIndex.load(self.path / "keyword")
         if kw is None or kw.version != ver:
             t = self.store.scan_units(["id", "asset_id", "text"])
             kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
                                     t.column("asset_id").to_numpy(zero_copy_only=False),
                                     t.column("text").to_pylist(), ver)
-            kw.save(kw_dir)
-        self._keyword = kw
-        self._searcher = None
+            if save:
+                kw.save(self.path / "keyword")
+        return kw
 
     def searcher(self):
         from .retrieve.dense import DenseRetriever, VectorMatrix
-        from .retrieve.keyword import BM25Retriever, KeywordIndex, TermStemmer
+        from .retrieve.keyword import BM25Retriever, TermStemmer
         from .retrieve.search import DISPLAY_COLUMNS
         from .retrieve.search import Searcher
 
@@ -298,12 +301,7 @@ class Index:
             ver = self._store_version
             if self._searcher is not None and self._searcher_version == ver:
                 return self._searcher
-            kw = KeywordIndex.load(self.path / "keyword")
-            if kw is None or kw.version != ver:
-                t = self.store.scan_units(["id", "asset_id", "text"])
-                kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
-                                        t.column("asset_id").to_numpy(zero_copy_only=False),
-                                        t.column("text").to_pylist(), ver)
+            kw = self._keyword_index(ver)  # a reader rebuilds a stale one in memory; only writers save
             retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
             n = self.store.count_units()
             fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])

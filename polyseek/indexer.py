@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from .errors import IngestError, PolyseekError
-from .store.base import EncodedAsset
 from .types import Extraction
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import QueryError
-from ..types import Asset, Filters
+from ..types import Filters
 from .base import EncodedAsset, Store
 
 log = logging.getLogger(__name__)

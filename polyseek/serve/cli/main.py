@@ -89,7 +89,7 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
     """
     import dataclasses
 
-    from polyseek.config import IndexConfig, IngestConfig
+    from polyseek.config import IndexConfig
     from polyseek.errors import PolyseekError
 
     exists = (Path(index_path) / "polyseek.json").exists()
