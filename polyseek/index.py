@@ -223,8 +223,10 @@ class Index:
 
     def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
             text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
-            include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False) -> IndexReport:
-        """Index files and folders (or records files with `records=True`); incremental and crash-safe."""
+            include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False,
+            skip_duplicates: bool = False) -> IndexReport:
+        """Index files and folders (or records files with `records=True`); incremental and crash-safe.
+        With `skip_duplicates`, a new image that nearly duplicates an indexed one is reported, not indexed."""
         paths = check_paths(paths)
         report = IndexReport()
         t0 = time.perf_counter()
@@ -234,7 +236,8 @@ class Index:
                 add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
                             meta_fields=tuple(meta_fields), progress=progress, report=report)
             else:
-                add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress, report=report)
+                add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress,
+                          skip_duplicates=skip_duplicates, report=report)
             if self.store.version != before:
                 self.store.maintain(self.config.ann_min_rows)
             self._refresh_derived(force=self.store.version != before)

@@ -42,16 +42,21 @@ class IndexReport:
     units: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (skipped path, asset id it duplicates)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"indexed": self.indexed, "skipped": self.skipped, "removed": self.removed, "units": self.units,
                 "failed": [{"path": p, "reason": r} for p, r in self.failed],
-                "warnings": [{"path": p, "warning": w} for p, w in self.warnings], "seconds": round(self.seconds, 3)}
+                "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
+                "duplicates": [{"path": p, "duplicate_of": a} for p, a in self.duplicates],
+                "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
         s = (f"indexed {self.indexed} asset(s) ({self.units} units), skipped {self.skipped} unchanged, "
              f"removed {self.removed}, failed {len(self.failed)} in {self.seconds:.1f}s")
+        if self.duplicates:
+            s += f"; {len(self.duplicates)} near-duplicate image(s) not indexed"
         return s
 
 
@@ -124,7 +129,7 @@ def asset_id_for(path: Path, root: Path, taken: dict[str, str]) -> str:
 
 
 def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), progress=False,
-              report: IndexReport) -> None:
+              skip_duplicates: bool = False, report: IndexReport) -> None:
     from .ingest.base import ExtractContext
     from .ingest.files import discover, extract_file, file_hash
 
@@ -189,6 +194,14 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
             except (OSError, ValueError, MemoryError) as e:  # a library error the extractor did not translate
                 batch.fail(sp, f"{type(e).__name__}: {e}")
                 continue
+            if skip_duplicates and ex.asset.type == "image" and not prev:
+                from .retrieve.dupes import is_near_duplicate
+
+                batch.flush()  # images earlier in this run count as indexed
+                dup = is_near_duplicate(index, path)
+                if dup is not None:
+                    report.duplicates.append((sp, dup))
+                    continue
             ex.asset.id, ex.asset.path = aid, sp
             ex.asset.source = ex.asset.source or sp
             ex.asset.hash, ex.asset.size, ex.asset.mtime = h, st.st_size, st.st_mtime

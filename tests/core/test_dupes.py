@@ -96,3 +96,24 @@ def test_cli_dupes_json(dupe_index):
     p = subprocess.run([sys.executable, "-m", "polyseek.serve.cli.main", "dupes", "--threshold", "40",
                         "--index", str(idx.path)], capture_output=True, text=True)
     assert p.returncode == 2 and "40" in p.stderr
+
+
+def test_skip_duplicates_at_ingest(tmp_path):
+    import polyseek
+    from PIL import ImageEnhance
+
+    from tests.fixtures import textured_image
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    textured_image(21, size=(400, 300)).save(first / "orig.png")
+    copy = ImageEnhance.Brightness(textured_image(21, size=(400, 300)).resize((300, 225))).enhance(1.15)
+    copy.save(second / "copy.jpg", quality=80)
+    textured_image(22, size=(400, 300)).save(second / "other.png")
+    idx = polyseek.open(tmp_path / "idx")
+    idx.add([first])
+    rep = idx.add([second], skip_duplicates=True)
+    assert [(p.rsplit("/", 1)[-1], a) for p, a in rep.duplicates] == [("copy.jpg", "orig")]
+    assert rep.indexed == 1 and "duplicate" in rep.summary()
+    assert {a for a in idx.store.asset_index()} == {"orig", "other"}

@@ -74,11 +74,13 @@ def cli():
 @click.option("--ocr-engine", type=click.Choice(["rapidocr", "tesseract"]), default=None)
 @click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this many pixels.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when present).")
+@click.option("--skip-duplicates", is_flag=True, help="Do not index images that nearly duplicate indexed ones.")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def index_cmd(paths, index_path, records, id_field, text_fields, image_field, meta_fields, include, exclude,
-              text_encoder, visual_encoder, no_ocr, no_instance, ocr_engine, max_pixels, device, strict, as_json, progress):
+              text_encoder, visual_encoder, no_ocr, no_instance, ocr_engine, max_pixels, device, skip_duplicates,
+              strict, as_json, progress):
     """Index files, folders or records files (incremental: unchanged files are skipped).
 
     \b
@@ -119,7 +121,7 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
         idx = _open(index_path, create=True, config=config)
         report = idx.add(paths, records=records, id_field=id_field, text_fields=text_fields or ("text",),
                          image_field=image_field, meta_fields=meta_fields, include=include, exclude=exclude,
-                         progress=show)
+                         progress=show, skip_duplicates=skip_duplicates)
     except PolyseekError as e:
         fail(str(e))
     if as_json:
@@ -127,6 +129,8 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
     else:
         for p, r in report.failed:
             click.echo(click.style("failed ", fg="yellow") + f"{p}: {r}", err=True)
+        for p, a in report.duplicates:
+            click.echo(f"duplicate {p}: nearly the same as {a}; not indexed", err=True)
         click.echo(report.summary())
         if report.failed:
             click.echo(f"{len(report.failed)} file(s) failed; `polyseek status` lists them. They are retried next run.",
