@@ -56,6 +56,16 @@ def build_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in keys if k in params}
 
 
+def index_config(params: dict[str, Any]):
+    """The LanceDB index config object for `ann_params` output (the keyword form of create_index is deprecated)."""
+    from lancedb.index import IvfPq
+
+    if params["index_type"] != "IVF_PQ":
+        raise ValueError(f"unsupported index_type {params['index_type']!r}; ann_params chooses IVF_PQ")
+    return IvfPq(distance_type=params["metric"], num_partitions=params["num_partitions"],
+                 num_sub_vectors=params["num_sub_vectors"])
+
+
 def _divisor_near(dim: int, target: int) -> int:
     """The divisor of `dim` closest to `target` (PQ needs dim % num_sub_vectors == 0)."""
     divs = [d for d in range(1, dim + 1) if dim % d == 0]

@@ -354,12 +354,12 @@ class LanceStore(Store):
                 from lancedb.index import BTree
 
                 self.units.create_index(col, config=BTree(), replace=True)
-        from .ann import ann_params, build_kwargs
+        from .ann import ann_params, index_config
 
         for field, dim in self.dims.items():
             if n >= ann_min_rows and field not in existing:
                 params = ann_params(n, dim)
-                self.units.create_index(vector_column_name=field, replace=True, **build_kwargs(params))
+                self.units.create_index(vector_column_name=field, replace=True, config=index_config(params))
                 done[f"ann:{field}"] = params
         done["seconds"] = time.perf_counter() - t0
         return done
