@@ -359,7 +359,7 @@ class LanceStore(Store):
         for field, dim in self.dims.items():
             if n >= ann_min_rows and field not in existing:
                 params = ann_params(n, dim)
-                self.units.create_index(vector_column_name=field, replace=True, config=index_config(params))
+                self.units.create_index(field, config=index_config(params), replace=True)  # column comes first with config=
                 done[f"ann:{field}"] = params
         done["seconds"] = time.perf_counter() - t0
         return done
