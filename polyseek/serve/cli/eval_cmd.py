@@ -10,9 +10,9 @@ import click
 
 EPILOG = """\b
 Examples:
-  polyseek eval ../shared/bench/vaswani
-  polyseek eval ../shared/bench/vaswani --compare bm25 dense hybrid hybrid-zscore --report report/
-  polyseek eval ../shared/bench/coco-crops --ablation --json
+  polyseek eval data/vaswani
+  polyseek eval data/vaswani --compare bm25 dense hybrid hybrid-zscore --report report/
+  polyseek eval data/coco-crops --ablation --json
   polyseek eval ./beir/scifact --config my_configs.toml --index ~/.cache/scifact-index
   polyseek eval --qrels qrels.tsv --run bm25.trec --json
 
