@@ -72,7 +72,7 @@ def test_cli_usage_errors_exit_2(tmp_path):
     assert runner.invoke(eval_command, []).exit_code == 2
     assert runner.invoke(eval_command, [str(tmp_path), "--qrels", str(q), "--run", str(r)]).exit_code == 2
     help_text = runner.invoke(eval_command, ["--help"]).output
-    assert "polyseek eval ../shared/bench/vaswani" in help_text
+    assert "polyseek eval data/vaswani" in help_text
 
 
 @pytest.mark.slow
