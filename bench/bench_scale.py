@@ -185,21 +185,14 @@ def serve_child(spec_path: str) -> None:
         del t, col
     # Above the threshold LanceStore.vector_search asks polyseek.store.ann.ann_params for nprobes/refine.
 
-    def unit_asset(uids):
-        rows = store.get_units(uids, ["id", "asset_id"])
-        return [rows[u]["asset_id"] if u in rows else u for u in uids]
-
     current: list = [None]
-    dense = DenseRetriever("dense", FIELD, lambda q: current[0], frozenset({"text"}), matrix, store, unit_asset)
+    dense = DenseRetriever("dense", FIELD, lambda q: current[0], frozenset({"text"}), matrix, store)
     bm25 = BM25Retriever(kw)
-    cache: dict[str, set[str]] = {}
+    from polyseek.retrieve.keyword import TermStemmer
 
-    def stem(text):
-        if text not in cache:
-            cache[text] = set(tokenize([text])[0]) if text else set()
-        return cache[text]
-
-    searcher = Searcher({"bm25": bm25, "dense": dense}, store, lambda where: None, stem)
+    stemmer = TermStemmer()
+    searcher = Searcher({"bm25": bm25, "dense": dense}, store, lambda where: None, stemmer.terms)
+    searcher.stem_word = stemmer.word
     open_s = time.perf_counter() - t0
     qv = np.load(spec["qvecs"])
     qt = spec["qtexts"]
