@@ -309,8 +309,14 @@ class Index:
             n = self.store.count_units()
             fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])
             matrices: dict[str, VectorMatrix | None] = {}
+            cache_display = n < self.config.ann_min_rows and n <= DISPLAY_CACHE_ROWS
+            display: list[dict] = []
             if n < self.config.ann_min_rows:
-                t = self.store.scan_units(["id", "asset_id"] + fields)
+                # One scan feeds the exact-search matrices and, when small enough, the display cache.
+                extra = [c for c in DISPLAY_COLUMNS if c not in ("id", "asset_id")] if cache_display else []
+                t = self.store.scan_units(["id", "asset_id"] + extra + fields)
+                if cache_display:
+                    display = t.select(DISPLAY_COLUMNS).to_pylist()
                 uids = t.column("id").to_numpy(zero_copy_only=False)
                 aids = t.column("asset_id").to_numpy(zero_copy_only=False)
                 for f in fields:
@@ -335,10 +341,9 @@ class Index:
                 retrievers["instance"] = InstanceRetriever(self._instance, self.store)
             stemmer = TermStemmer()
             lookup = None
-            if n < self.config.ann_min_rows and n <= DISPLAY_CACHE_ROWS:
+            if cache_display:
                 # Small index: keep display columns in memory; a store lookup per query costs ~7 ms.
-                rows = self.store.scan_units(DISPLAY_COLUMNS).to_pylist()
-                cache = {r["id"]: r for r in rows}
+                cache = {r["id"]: r for r in display}
 
                 def lookup(ids, columns=None):
                     return {u: cache[u] for u in ids if u in cache}

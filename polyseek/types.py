@@ -63,6 +63,21 @@ class Extraction:
     warnings: list[str] = field(default_factory=list)
 
 
+def parse_bbox(s: str | None) -> BBox | None:
+    """A crop box from "x,y,w,h" (pixels of the query image), as the CLI and the HTTP API take it."""
+    if not s:
+        return None
+    try:
+        vals = [float(v) for v in s.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 4 or any(v != v for v in vals):
+        from .errors import QueryError
+
+        raise QueryError(f"crop {s!r}: give it as x,y,w,h in pixels of the query image")
+    return (vals[0], vals[1], vals[2], vals[3])
+
+
 @dataclass(frozen=True, kw_only=True)
 class Filters:
     """Metadata filters, evaluated inside the store."""

@@ -148,15 +148,13 @@ def _filters(types, path, after, before, kinds):
 
 
 def _bbox(s: str | None):
-    if not s:
-        return None
+    from polyseek.errors import QueryError
+    from polyseek.types import parse_bbox
+
     try:
-        vals = [float(v) for v in s.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{s!r}: give the crop as x,y,w,h in pixels") from None
-    if len(vals) != 4:
-        raise click.BadParameter(f"{s!r}: give the crop as x,y,w,h in pixels")
-    return tuple(vals)
+        return parse_bbox(s)
+    except QueryError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _search_config(signals, fusion):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from polyseek.config import SearchConfig
 from polyseek.errors import QueryError
 from polyseek.store.lance import sql_in
-from polyseek.types import Filters, Query
+from polyseek.types import Filters, Query, parse_bbox
 
 from ..errors import ApiError
 from ..models import FiltersIn, SearchForm, SearchIn, SearchOut
@@ -52,18 +52,6 @@ def load_image(data: bytes, max_pixels: int):
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise QueryError(f"the uploaded file is not an image this server can read ({e}); use PNG, JPEG or WebP") \
             from None
-
-
-def parse_crop(s: str | None):
-    if not s:
-        return None
-    try:
-        vals = [float(v) for v in s.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != 4 or any(v != v for v in vals):
-        raise QueryError(f"crop {s!r}: give it as x,y,w,h in pixels of the query image")
-    return tuple(vals)
 
 
 def frames(state: AppState, hits) -> dict[tuple[str, int | None], list[float]]:
@@ -147,7 +135,7 @@ async def search(request: Request):
             raise _validation(e) from None
         upload = form.get("image")
         data = await upload.read() if upload is not None and not isinstance(upload, str) else None
-        crop = parse_crop(one("crop"))
+        crop = parse_bbox(one("crop"))
         if crop is not None and not data:
             raise QueryError("a crop needs an image: send the `image` file with it")
         image = await run_in_threadpool(load_image, data, state.config.max_image_pixels) if data else None
