@@ -1,17 +1,20 @@
-"""Query latency (p50/p95/p99), recall and serving memory at 10k, 100k (and 1M) units.
+"""Query latency (p50/p95/p99), recall and serving memory at 10k, 100k and 1M units.
 
 Usage:
     python bench/bench_scale.py                 # 10k and 100k (a few minutes)
-    python bench/bench_scale.py --scale 1m      # adds 1M units (IVF build takes minutes; use a quiet machine)
-    python bench/bench_scale.py --scales 100k --sweep   # try several ANN settings at 100k
+    python bench/bench_scale.py --scale 1m      # adds 1M units (~15 min on 2 cores; use a quiet machine)
+    python bench/bench_scale.py --scales 1m --sweep   # also nprobe / quantizer settings of the ANN index
+    python bench/bench_scale.py --lance-ivf     # also build LanceDB's own IVF_PQ as a peer (slow: minutes per 100k)
 
 Vectors are synthetic 512-d unit vectors drawn around a two-level hierarchy of cluster centres (so nearest
 neighbours are meaningful and an IVF index faces realistic, not uniform, data); texts are vaswani abstracts
-repeated and shuffled with a per-copy suffix token. The table is built in the schema of Polyseek's store
-(`LanceStore`), the index with `polyseek.store.ann.ann_params`, and the Polyseek numbers come from its own
-retrieve code (`VectorMatrix` / `DenseRetriever`, `BM25Retriever`, `Searcher` with RRF) run in a separate
-serving process whose peak RSS is the serving memory. Peers in the same run: exact numpy search (the
-memory-bandwidth limit and the recall reference), bm25s's own `retrieve`, LanceDB's raw vector query.
+repeated and shuffled with a per-copy suffix token. The units table is written in the schema of Polyseek's store
+(`LanceStore`, with its id indexes from `maintain`), the ANN index is Polyseek's own (`VectorIndex.build`, as
+`Index.add` builds it at `ann_min_rows` rows and above), and the Polyseek numbers come from its retrieve code
+(`VectorMatrix` or `VectorIndex`, `BM25Retriever`, `Searcher` with RRF and the store lookup of the shown rows)
+run in a separate serving process whose peak RSS is the serving memory. Peers in the same run: exact numpy
+search (the memory-bandwidth limit and the recall reference), bm25s's own `retrieve`, LanceDB's raw vector query
+(flat scan on a few queries; with --lance-ivf, its IVF_PQ index).
 
 Targets (issue 3) at 1M x 512-d on 2 cores: vector top-10 p50 <= 10 ms with recall@10 >= 0.95; hybrid
 (BM25 + one vector field + RRF) p50 <= 30 ms; serving memory <= 4 GB.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -107,18 +111,17 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------------ build
-def build_store(folder: Path, x: np.ndarray, texts: list[str], params: dict | None):
-    """A Polyseek-schema units table (via LanceStore) filled with pyarrow batches; ANN index when params."""
+def build_store(folder: Path, x: np.ndarray, texts: list[str]):
+    """A Polyseek-schema units table (via LanceStore) filled with pyarrow batches, then `maintain` (compaction,
+    id indexes) as an index run ends."""
     import pyarrow as pa
 
-    from polyseek.store.ann import build_kwargs
     from polyseek.store.lance import UNIT_COLUMNS, LanceStore
 
     store = LanceStore(folder, {FIELD: DIM})
     schema = store.units.schema
     n = len(x)
-    t_add = Timer()
-    with t_add:
+    with Timer() as t_add:
         step = 100_000
         for i in range(0, n, step):
             j = min(n, i + step)
@@ -133,25 +136,28 @@ def build_store(folder: Path, x: np.ndarray, texts: list[str], params: dict | No
                 arrays.append(pa.array(cols[c], type=typ) if c in cols else pa.nulls(j - i, type=typ))
             arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(x[i:j].ravel(), pa.float32()), DIM))
             store.units.add(pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in UNIT_COLUMNS + [FIELD]])))
-        store.units.optimize()
-        from lancedb.index import BTree
+        store.maintain()
+    return store, t_add.s
 
-        store.units.create_index("id", config=BTree(), replace=True)
-    t_idx = Timer()
-    if params:
-        with t_idx:
-            store.units.create_index(vector_column_name=FIELD, replace=True, **build_kwargs(params))
-    return store, t_add.s, t_idx.s
+
+def lance_ivf_params(n: int) -> dict:
+    """LanceDB IVF_PQ settings of the peer (what Polyseek used before it moved to faiss; docs/benchmarks.md)."""
+    parts = int(min(1024, max(16, round(math.sqrt(n)))))
+    return {"num_partitions": parts, "num_sub_vectors": DIM // 8, "nprobes": int(min(parts, max(20, parts // 20))),
+            "refine_factor": 20}
+
+
+def build_lance_ivf(tbl, p: dict) -> None:
+    from lancedb.index import IvfPq
+
+    tbl.create_index(FIELD, config=IvfPq(distance_type="cosine", num_partitions=p["num_partitions"],
+                                         num_sub_vectors=p["num_sub_vectors"]), replace=True)
 
 
 def raw_lance_query(tbl, q: np.ndarray, k: int, params: dict | None):
     qb = tbl.search(q, vector_column_name=FIELD).distance_type("cosine")
     if params:
-        qb = qb.nprobes(params["nprobes"])
-        if params.get("refine_factor"):
-            qb = qb.refine_factor(params["refine_factor"])
-        if params.get("ef"):
-            qb = qb.ef(params["ef"])
+        qb = qb.nprobes(params["nprobes"]).refine_factor(params["refine_factor"])
     return qb.limit(k).select(["id", "_distance"]).to_arrow().column("id").to_pylist()
 
 
@@ -161,11 +167,13 @@ def _uid_to_row(uids: list[str]) -> list[int]:
 
 # ------------------------------------------------------------------------------------ serve child
 def serve_child(spec_path: str) -> None:
-    """Open the store and keyword index as Polyseek's searcher would, time queries, report peak RSS."""
-    from polyseek.config import IndexConfig, SearchConfig
+    """Open the store, keyword index and vector index as `Index.searcher` does, time queries, report peak RSS."""
+    from polyseek.config import SearchConfig
+    from polyseek.index import DISPLAY_CACHE_ROWS
     from polyseek.retrieve.dense import DenseRetriever, VectorMatrix
-    from polyseek.retrieve.keyword import BM25Retriever, KeywordIndex, tokenize
-    from polyseek.retrieve.search import Searcher
+    from polyseek.retrieve.keyword import BM25Retriever, KeywordIndex, TermStemmer
+    from polyseek.retrieve.search import DISPLAY_COLUMNS, Searcher
+    from polyseek.retrieve.vector_index import VectorIndex
     from polyseek.store.lance import LanceStore
     from polyseek.types import Query
 
@@ -175,23 +183,30 @@ def serve_child(spec_path: str) -> None:
     store = LanceStore(Path(spec["store"]), {FIELD: DIM})
     kw = KeywordIndex.load(Path(spec["keyword"]))
     n = store.count_units()
-    matrix = None
+    lookup = None
     if n < spec["ann_min_rows"]:  # what Index.searcher does below the ANN threshold
-        t = store.scan_units(["id", "asset_id", FIELD])
+        t = store.scan_units(["id", "asset_id", FIELD] + (DISPLAY_COLUMNS[2:] if n <= DISPLAY_CACHE_ROWS else []))
         col = t.column(FIELD).combine_chunks()
         matrix = VectorMatrix(t.column("id").to_numpy(zero_copy_only=False),
                               t.column("asset_id").to_numpy(zero_copy_only=False),
                               col.flatten().to_numpy().reshape(len(col), DIM), store.version)
+        if n <= DISPLAY_CACHE_ROWS:
+            cache = {r["id"]: r for r in t.select(DISPLAY_COLUMNS).to_pylist()}
+
+            def lookup(ids, columns=None):
+                return {u: cache[u] for u in ids if u in cache}
         del t, col
-    # Above the threshold LanceStore.vector_search asks polyseek.store.ann.ann_params for nprobes/refine.
+    else:
+        matrix = VectorIndex.load(Path(spec["vectors"]), FIELD, DIM)
+        lookup = store.pinned_rows(kw.unit_ids, kw.version)  # as Index.searcher: rows by offset
+        if spec.get("nprobe"):
+            matrix.params["nprobe"] = spec["nprobe"]
 
     current: list = [None]
-    dense = DenseRetriever("dense", FIELD, lambda q: current[0], frozenset({"text"}), matrix, store)
+    dense = DenseRetriever("dense", FIELD, lambda q: current[0], frozenset({"text"}), matrix)
     bm25 = BM25Retriever(kw)
-    from polyseek.retrieve.keyword import TermStemmer
-
     stemmer = TermStemmer()
-    searcher = Searcher({"bm25": bm25, "dense": dense}, store, lambda where: None, stemmer.terms)
+    searcher = Searcher({"bm25": bm25, "dense": dense}, store, lambda where: None, stemmer.terms, lookup)
     searcher.stem_word = stemmer.word
     open_s = time.perf_counter() - t0
     qv = np.load(spec["qvecs"])
@@ -203,20 +218,24 @@ def serve_child(spec_path: str) -> None:
         current[0] = qv[i]
         return dense.retrieve(Query(text="v", k=10), 10)
 
-    found = []
-    for i in items:
-        found.append(_uid_to_row(vec(i).unit_ids))
+    found = [_uid_to_row(vec(i).unit_ids) for i in items]
     ms_vec = time_calls(vec, items)
     bm25_hits = [len(bm25.retrieve(Query(text=qt[i], k=10), 10)) for i in items]
     ms_bm25 = time_calls(lambda i: bm25.retrieve(Query(text=qt[i], k=10), 10), items)
+    shown = [[f"u{r}" for r in f] for f in found]
+    ms_lookup = time_calls(lambda i: searcher.lookup(shown[i], DISPLAY_COLUMNS), items)
 
     def hybrid(i):
         current[0] = qv[i]
         return searcher.search(Query(text=qt[i], k=10), cfg)
 
+    n_hits = [len(hybrid(i)) for i in items]
     ms_hyb = time_calls(hybrid, items)
     out = {"open_s": open_s, "ms_vec": ms_vec.tolist(), "ms_bm25": ms_bm25.tolist(), "ms_hybrid": ms_hyb.tolist(),
-           "found": found, "bm25_hits": float(np.mean(bm25_hits)), "peak_rss_mib": peak_rss_mib(), "start_rss_mib": rss0, "exact": matrix is not None}
+           "ms_lookup": ms_lookup.tolist(), "hybrid_hits": float(np.mean(n_hits)),
+           "found": found, "bm25_hits": float(np.mean(bm25_hits)), "peak_rss_mib": peak_rss_mib(),
+           "start_rss_mib": rss0, "exact": isinstance(matrix, VectorMatrix),
+           "ann": None if isinstance(matrix, VectorMatrix) else matrix.describe()}
     print("@@RESULT@@" + json.dumps(out))
 
 
@@ -232,31 +251,17 @@ def run_child(spec: dict, tmp: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- main
-def sweep_settings(n: int, partitions: list[int]) -> list[dict]:
-    """ANN settings tried with --sweep: IVF_PQ with each partition count, then the query knobs per build
-    (building is the expensive part; k-means cost grows with the square of the partition count)."""
-    from polyseek.store.ann import ann_params
-
-    base = ann_params(n, DIM)
-    out = []
-    for parts in partitions:
-        for nprobes in (8, 16, 32, 64):
-            if nprobes > parts:
-                continue
-            for refine in (5, 10, 20):
-                out.append({**base, "num_partitions": parts, "nprobes": nprobes, "refine_factor": refine})
-    return out
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="10k,100k", help="comma list of 10k, 100k, 1m")
-    ap.add_argument("--scale", choices=["1m"], help="add the 1M scale (slow: IVF build of 1M x 512)")
+    ap.add_argument("--scale", choices=["1m"], help="add the 1M scale")
     ap.add_argument("--queries", type=int, default=200, help="queries per scale")
+    ap.add_argument("--lance-queries", type=int, default=10,
+                    help="queries for the LanceDB flat-scan peer (a flat scan of 1M rows takes seconds)")
+    ap.add_argument("--lance-ivf", action="store_true", help="also build LanceDB's IVF_PQ and time its raw query")
     ap.add_argument("--bench", help="vaswani folder for the texts (default ../shared/bench/vaswani)")
-    ap.add_argument("--sweep", action="store_true", help="also try several ANN settings at the largest scale")
-    ap.add_argument("--sweep-partitions", help="comma list of IVF partition counts for --sweep "
-                    "(default: n/4096 and n/1024)")
+    ap.add_argument("--sweep", action="store_true", help="also try nprobe and quantizer settings at the largest scale")
+    ap.add_argument("--quantizer", default=None, help="ANN codes: fp16 or sq8 (default: IndexConfig.ann_quantizer)")
     ap.add_argument("--ann-min-rows", type=int, default=None,
                     help="rows from which Polyseek uses the ANN index (default: IndexConfig.ann_min_rows)")
     ap.add_argument("--no-write", action="store_true")
@@ -270,10 +275,11 @@ def main(argv=None):
     import bm25s
 
     from polyseek.config import IndexConfig
-    from polyseek.retrieve.keyword import KeywordIndex, tokenize
-    from polyseek.store.ann import ann_params
+    from polyseek.retrieve.keyword import KeywordIndex
+    from polyseek.retrieve.vector_index import VectorIndex
 
     ann_min_rows = args.ann_min_rows or IndexConfig().ann_min_rows
+    quantizer = args.quantizer or IndexConfig().ann_quantizer
     names = [s.strip().lower() for s in args.scales.split(",") if s.strip()]
     if args.scale and args.scale not in names:
         names.append(args.scale)
@@ -291,14 +297,19 @@ def main(argv=None):
             qt = [qtexts_all[i % len(qtexts_all)] for i in range(args.queries)]
             texts = make_texts(bench, n)
             truth = exact_topk(x, qv, 10)
-            params = ann_params(n, DIM) if n >= ann_min_rows else None
             with quiet_logs():
-                store, add_s, ann_s = build_store(tmp / "lance", x, texts, params)
-            print(f"[{name}] table {add_s:.1f}s, ANN index {ann_s:.1f}s ({params and params['index_type']})", flush=True)
+                store, add_s = build_store(tmp / "lance", x, texts)
+            ann_s, ann_desc = None, "– (exact in memory)"
+            if n >= ann_min_rows:
+                with Timer() as t_ann, quiet_logs():
+                    vi = VectorIndex.build(store, FIELD, store.version, quantizer)
+                    vi.save(tmp / "vectors")
+                ann_s, ann_desc = t_ann.s, vi.describe()["type"]
+            print(f"[{name}] table {add_s:.1f}s, ANN index {ann_s and round(ann_s, 1)}s ({ann_desc})", flush=True)
             with Timer() as t_kw:
                 kw = KeywordIndex.build([f"u{i}" for i in range(n)], [f"a{i}" for i in range(n)], texts, store.version)
             kw.save(tmp / "keyword")
-            build_rows.append([name, add_s, ann_s if params else "– (exact)", t_kw.s])
+            print(f"[{name}] BM25 index {t_kw.s:.1f}s", flush=True)
             del texts
 
             # Peers, in this process: numpy exact, bm25s retrieve, LanceDB raw query.
@@ -321,54 +332,58 @@ def main(argv=None):
 
             ms_bm25s = time_calls(bm25s_q, items)
             tbl = store.units
-            found_raw = [_uid_to_row(raw_lance_query(tbl, qv[i], 10, params)) for i in items]
-            ms_raw = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, params), items)
-            rec_raw = recall(found_raw, truth)
-            setting = (f"{params['index_type']} p={params['num_partitions']} sub={params.get('num_sub_vectors', '–')} "
-                       f"nprobes={params['nprobes']} refine={params.get('refine_factor')}") if params else "flat scan"
+            few = items[: args.lance_queries]
+            found_flat = [_uid_to_row(raw_lance_query(tbl, qv[i], 10, None)) for i in few]
+            ms_flat = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, None), few)
+            lance_rows = [[name, f"LanceDB raw query, no index ({len(few)} queries)", *p50_95_99(ms_flat),
+                           recall(found_flat, truth[: len(few)])]]
+            if args.lance_ivf:
+                lp = lance_ivf_params(n)
+                with Timer() as t_livf, quiet_logs():
+                    build_lance_ivf(tbl, lp)
+                print(f"[{name}] LanceDB IVF_PQ build {t_livf.s:.1f}s", flush=True)
+                f = [_uid_to_row(raw_lance_query(tbl, qv[i], 10, lp)) for i in items]
+                ms = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, lp), items)
+                lance_rows.append([name, f"LanceDB raw query, IVF_PQ p={lp['num_partitions']} sub={lp['num_sub_vectors']} "
+                                   f"nprobes={lp['nprobes']} refine={lp['refine_factor']} (build {t_livf.s:.0f} s)",
+                                   *p50_95_99(ms), recall(f, truth)])
 
-            if args.sweep and name == names[-1]:
-                built = (params["index_type"], params["num_partitions"]) if params else None
-                build_s = ann_s
-                parts = [int(p) for p in args.sweep_partitions.split(",")] if args.sweep_partitions else \
-                    sorted({max(16, n // 4096), max(16, n // 1024)})
-                for sp in sweep_settings(n, parts):
-                    key = (sp["index_type"], sp["num_partitions"])
-                    if key != built:
-                        from polyseek.store.ann import build_kwargs
-
-                        with Timer() as tb, quiet_logs():
-                            tbl.create_index(vector_column_name=FIELD, replace=True, **build_kwargs(sp))
-                        built, build_s = key, tb.s
-                        print(f"[{name}] sweep build {key}: {build_s:.1f}s", flush=True)
-                    f = [_uid_to_row(raw_lance_query(tbl, qv[i], 10, sp)) for i in items]
-                    ms = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, sp), items)
-                    sweep_rows.append([name, sp["index_type"], sp["num_partitions"], sp.get("num_sub_vectors", "–"),
-                                       sp["nprobes"], sp.get("refine_factor"), build_s, recall(f, truth),
-                                       *p50_95_99(ms)])
-                    print(f"  {sweep_rows[-1]}", flush=True)
-                if params:  # put the chosen index back for the serving run
-                    with quiet_logs():
-                        tbl.create_index(vector_column_name=FIELD, replace=True, **build_kwargs(params))
+            if args.sweep and name == names[-1] and n >= ann_min_rows:
+                for qz in ("fp16", "sq8"):
+                    with Timer() as tb, quiet_logs():
+                        sv = vi if qz == quantizer else VectorIndex.build(store, FIELD, store.version, qz)
+                    for nprobe in (8, 16, 32, 64, 128):
+                        sv.params["nprobe"] = nprobe
+                        f = [_uid_to_row(sv.search(qv[i], 10, None)[0]) for i in items]
+                        ms = time_calls(lambda i: sv.search(qv[i], 10, None), items)
+                        sweep_rows.append([name, sv.describe()["type"], nprobe,
+                                           tb.s if qz != quantizer else ann_s, recall(f, truth), *p50_95_99(ms)])
+                        print(f"  {sweep_rows[-1]}", flush=True)
+                    del sv
+            vi = None
             del x
 
-            spec = {"store": str(tmp / "lance"), "keyword": str(tmp / "keyword"), "ann_min_rows": ann_min_rows,
-                    "params": params, "qvecs": str(tmp / "qv.npy"), "qtexts": qt}
+            spec = {"store": str(tmp / "lance"), "keyword": str(tmp / "keyword"), "vectors": str(tmp / "vectors"),
+                    "ann_min_rows": ann_min_rows, "qvecs": str(tmp / "qv.npy"), "qtexts": qt}
             np.save(tmp / "qv.npy", qv)
             del kw, bm, store, tbl
             child = run_child(spec, tmp)
             rec_poly = recall(child["found"], truth)
-            print(f"[{name}] Polyseek BM25 returned {child['bm25_hits']:.1f} hits per query on average", flush=True)
+            print(f"[{name}] Polyseek BM25 returned {child['bm25_hits']:.1f} hits per query on average, "
+                  f"hybrid {child['hybrid_hits']:.1f}", flush=True)
             vec_label = "Polyseek dense (in-memory exact, below ann_min_rows)" if child["exact"] else \
-                f"Polyseek dense (store ANN: {setting})"
+                f"Polyseek dense (VectorIndex {child['ann']['type']}, nprobe {child['ann']['nprobe']})"
             rows += [
                 [name, "numpy exact (peer, memory-bandwidth limit)", *p50_95_99(ms_np), 1.0],
-                [name, f"LanceDB raw query ({setting})", *p50_95_99(ms_raw), rec_raw],
+                *lance_rows,
                 [name, vec_label, *p50_95_99(child["ms_vec"]), rec_poly],
                 [name, "bm25s retrieve (peer)", *p50_95_99(ms_bm25s), "–"],
                 [name, "Polyseek BM25Retriever", *p50_95_99(child["ms_bm25"]), "–"],
-                [name, "Polyseek hybrid (BM25 + dense, RRF, depth 100, k 10)", *p50_95_99(child["ms_hybrid"]), "–"],
+                [name, "Polyseek display rows of 10 hits (store lookup; in-memory below 50k)",
+                 *p50_95_99(child["ms_lookup"]), "–"],
+                [name, "Polyseek hybrid (BM25 + dense, RRF, depth 100, k 10, snippets)", *p50_95_99(child["ms_hybrid"]), "–"],
             ]
+            build_rows.append([name, add_s, f"{ann_s:.1f} ({ann_desc})" if ann_s else ann_desc, t_kw.s])
             mem_rows.append([name, child["peak_rss_mib"], n * DIM * 4 / 2**20, child["open_s"]])
             if n >= 1_000_000:
                 v50, h50, mem = float(np.median(child["ms_vec"])), float(np.median(child["ms_hybrid"])), child["peak_rss_mib"]
@@ -383,16 +398,18 @@ def main(argv=None):
             shutil.rmtree(tmp, ignore_errors=True)
     load_end = load_avg()
 
-    head = (f"`python bench/bench_scale.py --scales {','.join(names)}`; {args.queries} queries per scale, one at a time, "
-            f"512-d clustered unit vectors, texts from vaswani; Polyseek switches to the store's ANN index at "
-            f"{ann_min_rows:,} rows (IndexConfig.ann_min_rows).  \n"
-            f"Machine: {machine_line(['lancedb', 'pylance', 'bm25s', 'numpy'])}.  \n"
+    head = (f"`python bench/bench_scale.py --scales {','.join(names)}{' --lance-ivf' if args.lance_ivf else ''}`; "
+            f"{args.queries} queries per scale, one at a time, 512-d clustered unit vectors, texts from vaswani; "
+            f"Polyseek switches from exact search to its ANN index (faiss IVF-SQ{quantizer}) at {ann_min_rows:,} rows "
+            f"(IndexConfig.ann_min_rows).  \n"
+            f"Machine: {machine_line(['lancedb', 'pylance', 'faiss-cpu', 'bm25s', 'numpy'])}.  \n"
             f"Load average (1/5/15 min): {load_start} at start, {load_end} at end.")
     parts = [head, table(["units", "query path", "p50 ms", "p95 ms", "p99 ms", "recall@10 vs exact"], rows),
-             "Build times (seconds):\n\n" + table(["units", "table write (pyarrow, Polyseek schema)", "ANN index",
-                                                   "BM25 index (bm25s)"], build_rows),
-             "Serving memory: peak RSS of a fresh process that opens the store and keyword index and runs all "
-             "queries (MiB); the numpy peer needs the whole matrix in RAM:\n\n" +
+             "Build times (seconds):\n\n" + table(["units", "table write + maintain (Polyseek schema)",
+                                                   "Polyseek ANN index (train + add + save)", "BM25 index (bm25s)"],
+                                                  build_rows),
+             "Serving memory: peak RSS of a fresh process that opens the store, keyword index and ANN index and runs "
+             "all queries (MiB); the numpy peer needs the whole float32 matrix in RAM:\n\n" +
              table(["units", "Polyseek serving peak RSS", "numpy matrix size", "open s"], mem_rows)]
     if target_rows:
         parts.insert(1, table(["target at 1M (issue 3)", "measured", "verdict"], target_rows))
@@ -400,11 +417,11 @@ def main(argv=None):
         parts.insert(1, "The 1M targets were not run here (`--scale 1m`).")
     emit("scale", "Query latency and memory at scale", parts, write=not args.no_write)
     if sweep_rows:
-        sweep = table(["units", "index", "partitions", "sub-vectors", "nprobes", "refine", "build s", "recall@10",
-                       "p50 ms", "p95 ms", "p99 ms"], sweep_rows)
-        emit("scale-sweep", "ANN settings sweep (LanceDB raw query, clustered 512-d vectors)",
-             [f"`python bench/bench_scale.py --sweep`; {args.queries} queries, recall@10 against exact numpy search. "
-              f"Load average (1/5/15 min): {load_start} at start, {load_end} at end.", sweep],
+        sweep = table(["units", "index", "nprobe", "build s", "recall@10", "p50 ms", "p95 ms", "p99 ms"], sweep_rows)
+        emit("scale-sweep", "ANN settings sweep (Polyseek VectorIndex, clustered 512-d vectors)",
+             [f"`python bench/bench_scale.py --scales {names[-1]} --sweep`; {args.queries} queries, one at a time, "
+              f"recall@10 against exact numpy search. Load average (1/5/15 min): {load_start} at start, "
+              f"{load_end} at end.", sweep],
              write=not args.no_write)
     return 0
 

@@ -133,8 +133,15 @@ def p50_95_99(ms: Sequence[float]) -> tuple[float, float, float]:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far. Linux: VmHWM, which exec resets; ru_maxrss is not reset by
+    exec, so a child forked from a large parent would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def rss_mib() -> float:

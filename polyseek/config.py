@@ -50,7 +50,8 @@ class IndexConfig:
     instance: bool = True  # local features of images, pages and figures for search by image and crop
     region_tiles: bool = True  # with a visual encoder, also embed overlapping 2x2/3x3 tiles of each image
     ingest: IngestConfig = field(default_factory=IngestConfig)
-    ann_min_rows: int = 100_000  # build an ANN index on a vector column once it has this many rows
+    ann_min_rows: int = 100_000  # from this many units, dense signals use an ANN index instead of exact search
+    ann_quantizer: str = "fp16"  # ANN vector codes: "fp16" (2 bytes/dim, recall@10 ~1.0) or "sq8" (1 byte/dim)
     device: str | None = None  # "cpu", "cuda"; None picks cuda when present
 
     def to_dict(self) -> dict[str, Any]:

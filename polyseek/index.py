@@ -1,7 +1,8 @@
 """`polyseek.open(path)` → Index: the embedded engine over one folder on disk.
 
 Folder layout: `polyseek.json` (config, encoders, sources), `lance/` (the store), `keyword/` (the BM25
-index, derived from the store and rebuilt when stale), `.lock` (held by writers).
+index, derived from the store and rebuilt when stale), `vectors/<field>/` (ANN indexes, derived, synced by
+asset hash; only at `ann_min_rows` units and above), `instance/` (local features), `.lock` (held by writers).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -79,6 +81,7 @@ class Index:
         self._searcher_version = -1
         self._last_refresh = 0.0
         self._instance = None
+        self._vindex: dict[str, Any] = {}  # vector field -> VectorIndex kept between store versions
         self._wlock = threading.Lock()
         self._store_version = -1
 
@@ -239,7 +242,7 @@ class Index:
                 add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress,
                           skip_duplicates=skip_duplicates, report=report)
             if self.store.version != before:
-                self.store.maintain(self.config.ann_min_rows)
+                self.store.maintain()
             self._refresh_derived(force=self.store.version != before)
             self.save_manifest()
         report.seconds = time.perf_counter() - t0
@@ -271,9 +274,48 @@ class Index:
 
     # -- searching ------------------------------------------------------------------------------
     def _refresh_derived(self, force: bool = False) -> None:
-        """Bring the keyword index (on disk) up to the store's version."""
-        self._keyword_index(self.store.version, force=force, save=True)
+        """Bring the keyword index and the vector indexes (on disk) up to the store's version."""
+        ver = self.store.version
+        self._keyword_index(ver, force=force, save=True)
+        large = self.store.count_units() >= self.config.ann_min_rows
+        for field in self.store.dims:
+            if large:
+                self._vector_index(field, ver, save=True)
+            else:  # shrank below the threshold (or never reached it): exact search, no stale index left
+                self._vindex.pop(field, None)
+                shutil.rmtree(self.path / "vectors" / field, ignore_errors=True)
         self._searcher = None
+
+    def _vector_index(self, field: str, ver: int, *, save: bool = False):
+        """The ANN index of `field` for store version `ver`: the one in memory or on disk, synced by asset hash;
+        built when there is none. Only the writer (`save`) may retrain; it saves the result."""
+        from .retrieve.vector_index import VectorIndex
+
+        folder = self.path / "vectors" / field
+        vi = self._vindex.get(field)
+        if vi is None or save:
+            vi = VectorIndex.load(folder, field, self.store.dims[field]) or vi
+        if vi is None:
+            vi = VectorIndex.build(self.store, field, ver, self.config.ann_quantizer)
+        else:
+            vi = vi.sync(self.store, ver, allow_rebuild=save)
+        self._vindex[field] = vi
+        if save:
+            vi.save(folder)
+        return vi
+
+    def vector_index_info(self) -> dict[str, Any]:
+        """field -> description of its saved ANN index (empty below ann_min_rows)."""
+        out = {}
+        for meta in sorted((self.path / "vectors").glob("*/meta.json")):
+            try:
+                m = json.loads(meta.read_text())
+                p = m["params"]
+                out[m["field"]] = {"type": f"IVF{p['nlist']},SQ{p['quantizer']}", "nprobe": p["nprobe"], "rows": m["size"],
+                                   "store_version": m["version"]}
+            except (OSError, ValueError, KeyError):
+                continue
+        return out
 
     def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False):
         """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt."""
@@ -308,7 +350,7 @@ class Index:
             retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
             n = self.store.count_units()
             fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])
-            matrices: dict[str, VectorMatrix | None] = {}
+            matrices: dict[str, Any] = {}
             cache_display = n < self.config.ann_min_rows and n <= DISPLAY_CACHE_ROWS
             display: list[dict] = []
             if n < self.config.ann_min_rows:
@@ -325,13 +367,12 @@ class Index:
                         np.zeros((0, self.store.dims[f]), np.float32)
                     matrices[f] = VectorMatrix(uids, aids, mat, ver)
             else:
-                matrices = {f: None for f in fields}
+                matrices = {f: self._vector_index(f, ver) for f in fields}
             retrievers["dense"] = DenseRetriever("dense", "vec_text", self._embed_text_query, frozenset({"text"}),
-                                                 matrices["vec_text"], self.store)
+                                                 matrices["vec_text"])
             if "vec_visual" in fields:
                 retrievers["visual"] = DenseRetriever("visual", "vec_visual", self._embed_visual_query,
-                                                      frozenset({"text", "image"}), matrices["vec_visual"],
-                                                      self.store)
+                                                      frozenset({"text", "image"}), matrices["vec_visual"])
             if self.config.instance:
                 from .retrieve.instance import InstanceIndex
                 from .retrieve.instance_signal import InstanceRetriever
@@ -341,6 +382,11 @@ class Index:
                 retrievers["instance"] = InstanceRetriever(self._instance, self.store)
             stemmer = TermStemmer()
             lookup = None
+            if not cache_display and kw.version == ver:
+                try:  # rows by offset at this version (the keyword index holds the ids in scan order)
+                    lookup = self.store.pinned_rows(kw.unit_ids, ver)
+                except ValueError:
+                    lookup = None
             if cache_display:
                 # Small index: keep display columns in memory; a store lookup per query costs ~7 ms.
                 cache = {r["id"]: r for r in display}
@@ -436,7 +482,7 @@ class Index:
             "path": str(self.path), "assets": len(assets), "assets_by_type": by_type,
             "units": self.store.count_units(), "units_by_kind": kinds,
             "encoders": self.manifest.get("encoders", {}), "config": self.config.to_dict(),
-            "store_version": self.store.version, "vector_indexes": sorted(self.store.list_index_columns()),
+            "store_version": self.store.version, "vector_indexes": self.vector_index_info(),
             "failed": [{"path": p, "reason": r, "at": str(at)} for p, r, at in self.store.failures_list()],
             "bytes_on_disk": size, "updated": self.manifest.get("updated"),
         }

@@ -1,8 +1,8 @@
 """Dense vector signals: text query → text vectors (MiniLM), text/image query → visual vectors (CLIP).
 
-Below the ANN threshold the vectors are held in memory and searched exactly with one matrix product
-(MEASURED.md: numpy exact search is ~30× faster than an un-indexed store scan). Above it, the store's
-IVF_PQ index answers with refinement.
+Below the ANN threshold (`IndexConfig.ann_min_rows`) the vectors are held in memory and searched exactly
+with one matrix product (MEASURED.md: numpy exact search is ~30x faster than an un-indexed store scan).
+Above it a `VectorIndex` (faiss IVF-SQ, vector_index.py) answers; both have the same `search` method.
 """
 
 from __future__ import annotations
@@ -35,21 +35,16 @@ class VectorMatrix:
 class DenseRetriever(Retriever):
     """One vector field searched with a query vector from `embed(query)`."""
 
-    def __init__(self, name: str, field: str, embed, modalities: frozenset[str], matrix: VectorMatrix | None,
-                 store=None):
+    def __init__(self, name: str, field: str, embed, modalities: frozenset[str], matrix):
         self.name = name
         self.field = field
         self.embed = embed
         self.query_modalities = modalities
-        self.matrix = matrix
-        self.store = store
+        self.matrix = matrix  # VectorMatrix (exact) or VectorIndex (approximate)
 
     def retrieve(self, query: Query, depth: int, mask=None, where=None) -> SignalRun:
         q = self.embed(query)
         if q is None:
             return SignalRun(self.name, [], [], np.zeros(0, np.float32))
-        if self.matrix is not None:
-            uids, aids, s = self.matrix.search(q, depth, mask)
-        else:
-            uids, aids, s = self.store.vector_search(self.field, q, depth, where=where)
+        uids, aids, s = self.matrix.search(q, depth, mask)
         return SignalRun(self.name, uids, aids, np.asarray(s, np.float32))

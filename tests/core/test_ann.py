@@ -1,30 +1,122 @@
-"""Above `ann_min_rows` the dense signal is answered by the store's IVF_PQ index instead of exact search."""
+"""At `ann_min_rows` units and above the dense signal is answered by a saved faiss IVF-SQ index
+(polyseek.retrieve.vector_index) that follows adds, changes and removes incrementally."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import polyseek
 from polyseek.config import IndexConfig, SearchConfig
+from polyseek.retrieve.vector_index import VectorIndex, ann_params
+from polyseek.store.lance import PinnedRows
+
+WORDS = ["river", "mountain", "engine", "violin", "glacier", "copper", "orchid", "harbor", "lantern", "meteor"]
+
+
+def _records(path, n, start=0, tag="note"):
+    with path.open("w") as f:
+        for i in range(start, start + n):
+            a, b, c = WORDS[i % 10], WORDS[(i // 10) % 10], WORDS[(i // 100) % 10]
+            f.write(json.dumps({"id": f"d{i}", "text": f"{tag} {i} about the {a} near the {b} and a {c}"}) + "\n")
+
+
+def test_ann_params_scale_with_rows():
+    small, big = ann_params(1_000, 384), ann_params(1_000_000, 512)
+    assert 16 <= small["nlist"] < big["nlist"] == 4000
+    assert big["nprobe"] >= 32 and big["train_rows"] == 40 * big["nlist"]
+    with pytest.raises(ValueError):
+        ann_params(0, 512)
 
 
 @pytest.mark.slow
-def test_ann_index_is_built_and_used_past_the_threshold(tmp_path):
-    words = ["river", "mountain", "engine", "violin", "glacier", "copper", "orchid", "harbor", "lantern", "meteor"]
+def test_ann_index_is_built_used_and_kept_in_sync(tmp_path):
     p = tmp_path / "r.jsonl"
-    with p.open("w") as f:
-        for i in range(600):
-            a, b, c = words[i % 10], words[(i // 10) % 10], words[(i // 100) % 10]
-            f.write(json.dumps({"id": f"d{i}", "text": f"note {i} about the {a} near the {b} and a {c}"}) + "\n")
+    _records(p, 600)
     idx = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
     idx.add([p], records=True)
-    assert "vec_text" in idx.status()["vector_indexes"]
-    retriever = idx.searcher().retrievers["dense"]
-    assert retriever.matrix is None  # served by the store's ANN index
-    hits = idx.search("note 123 about the violin near the engine and a mountain", k=5,
-                      config=SearchConfig(signals=("dense",)))
-    assert "d123" in [h.asset.id for h in hits]
+    info = idx.status()["vector_indexes"]
+    assert info["vec_text"]["rows"] == 600 and info["vec_text"]["type"].startswith("IVF")
+    dense = idx.searcher().retrievers["dense"]
+    assert isinstance(dense.matrix, VectorIndex)
+    assert isinstance(idx.searcher().lookup, PinnedRows)  # display rows by offset, not by SQL
+    q = "note 123 about the violin near the engine and a mountain"
+    hits = idx.search(q, k=5, config=SearchConfig(signals=("dense",)))
+    assert hits[0].asset.id == "d123"
     fused = idx.search("violin glacier copper", k=5)
     assert fused and {"bm25", "dense"} <= set().union(*(h.signals for h in fused))
+
+    # A changed record is re-encoded (its old vector leaves the index), new ones are added, removed ones go.
+    with p.open("a") as f:
+        f.write(json.dumps({"id": "d900", "text": "a saxophone solo in the lighthouse"}) + "\n")
+    lines = p.read_text().splitlines()
+    lines[123] = json.dumps({"id": "d123", "text": "quantum chromodynamics lattice simulation"})
+    p.write_text("\n".join(lines) + "\n")
+    idx.add([p], records=True)
+    idx.remove(["d7"])
+    vi = VectorIndex.load(tmp_path / "idx" / "vectors" / "vec_text", "vec_text", 384)
+    assert vi is not None and vi.size == 600 and vi.version == idx.store.version
+    live = list(vi.unit_ids[vi.alive])
+    assert live.count("d123#rec") == 1 and "d7#rec" not in live and "d900#rec" in live
+    assert (~vi.alive).sum() >= 1  # the old d123 vector was removed, not left beside the new one
+    dense_only = SearchConfig(signals=("dense",))
+    assert idx.search("saxophone lighthouse", k=3, config=dense_only)[0].asset.id == "d900"
+    assert idx.search("lattice quantum chromodynamics", k=3, config=dense_only)[0].asset.id == "d123"
+    assert "d123" not in [h.asset.id for h in idx.search(q, k=3, config=dense_only)]
+    # After deletes and updates, rows taken by offset are still the right ones (ids and texts agree).
+    for h in idx.search("the violin near the harbor", k=20):
+        assert h.snippet.startswith("note " + h.asset.id[1:] + " ") or h.asset.id in ("d123", "d900")
+
+    # A second process (reader) sees the same, from the saved index.
+    other = polyseek.open(tmp_path / "idx")
+    assert other.search("saxophone lighthouse", k=1, config=dense_only)[0].asset.id == "d900"
+    # Filters work through the ANN index.
+    from polyseek.types import Filters, Query
+
+    got = other.search_query(Query(text="violin", k=50, filters=Filters(path="*.jsonl")), dense_only)
+    assert len(got) == 50
+
+
+@pytest.mark.slow
+def test_falling_below_the_threshold_returns_to_exact_search(tmp_path):
+    p = tmp_path / "r.jsonl"
+    _records(p, 520)
+    idx = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
+    idx.add([p], records=True)
+    assert (tmp_path / "idx" / "vectors" / "vec_text").is_dir()
+    idx.remove([f"d{i}" for i in range(30)])
+    assert not (tmp_path / "idx" / "vectors" / "vec_text").exists()
+    assert not isinstance(idx.searcher().retrievers["dense"].matrix, VectorIndex)
+    assert idx.status()["vector_indexes"] == {}
+
+
+def test_vector_index_recall_and_filter_on_clustered_vectors(tmp_path):
+    """The IVF-SQ index against exact search on 20k clustered vectors, via a real store."""
+    from polyseek.store.base import EncodedAsset
+    from polyseek.store.lance import LanceStore
+    from polyseek.types import Asset, Unit
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, 64))
+    x = centres[rng.integers(50, size=20_000)] + 0.6 * rng.standard_normal((20_000, 64))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    store = LanceStore(tmp_path / "lance", {"v": 64})
+    batch = [EncodedAsset(Asset(id=f"a{i}", path=f"/x/{i % 2}/f{i}.txt", type="text", hash=str(i)),
+                          [Unit(id=f"a{i}#0", kind="passage", text="t")], {"v": x[i:i + 1]}) for i in range(20_000)]
+    for i in range(0, 20_000, 5000):
+        store.write(batch[i:i + 5000])
+    vi = VectorIndex.build(store, "v", store.version)
+    assert vi.size == 20_000
+    qs = x[:50] + 0.05 * rng.standard_normal((50, 64)).astype(np.float32)
+    hits = 0
+    for q in qs:
+        truth = set(np.argsort(-(x @ q))[:10].tolist())
+        uids, _, _ = vi.search(q, 10, None)
+        hits += len(truth & {int(u[1:].split("#")[0]) for u in uids})
+    assert hits / 500 >= 0.9
+    allowed = np.array([f"a{i}#0" for i in range(1, 20_000, 2)], dtype=object)
+    uids, aids, sims = vi.search(qs[0], 20, allowed)
+    assert len(uids) == 20 and all(int(u[1:].split("#")[0]) % 2 == 1 for u in uids)
+    assert np.all(np.diff(sims) <= 1e-6)

@@ -350,7 +350,8 @@ def status_cmd(index_path, as_json):
     for role, enc in st["encoders"].items():
         click.echo(f"encoder   {role}: {enc['spec']} (dim {enc['dim']})")
     if st["vector_indexes"]:
-        click.echo("indexes   " + ", ".join(st["vector_indexes"]))
+        click.echo("ann       " + ", ".join(f"{f}: {v['type']} nprobe {v['nprobe']}, {v['rows']:,} vectors"
+                                            for f, v in st["vector_indexes"].items()))
     click.echo(f"updated   {st['updated']}")
     if st["failed"]:
         click.echo(click.style(f"failed    {len(st['failed'])} file(s):", fg="yellow"))
