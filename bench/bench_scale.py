@@ -286,7 +286,7 @@ def main(argv=None):
     bench = bench_dir("vaswani", args.bench)
     qtexts_all = [json.loads(line)["text"] for line in (bench / "queries.jsonl").open()]
     load_start = load_avg()
-    rows, build_rows, sweep_rows, mem_rows, target_rows = [], [], [], [], []
+    rows, build_rows, sweep_rows, mem_rows, target_rows, ratio_rows = [], [], [], [], [], []
     for name in names:
         n = SCALES[name]
         print(f"[{name}] generating {n:,} vectors and texts (load {load_avg()})", flush=True)
@@ -383,6 +383,10 @@ def main(argv=None):
                  *p50_95_99(child["ms_lookup"]), "–"],
                 [name, "Polyseek hybrid (BM25 + dense, RRF, depth 100, k 10, snippets)", *p50_95_99(child["ms_hybrid"]), "–"],
             ]
+            med = lambda v: float(np.median(v))  # noqa: E731
+            ratio_rows.append([name, f"{med(child['ms_vec']) / med(ms_np):.3f}x", f"{med(child['ms_vec']) / med(ms_flat):.4f}x",
+                               f"{med(child['ms_bm25']) / med(ms_bm25s):.2f}x",
+                               f"{med(child['ms_hybrid']) / (med(ms_np) + med(ms_bm25s)):.2f}x"])
             build_rows.append([name, add_s, f"{ann_s:.1f} ({ann_desc})" if ann_s else ann_desc, t_kw.s])
             mem_rows.append([name, child["peak_rss_mib"], n * DIM * 4 / 2**20, child["open_s"]])
             if n >= 1_000_000:
@@ -405,6 +409,10 @@ def main(argv=None):
             f"Machine: {machine_line(['lancedb', 'pylance', 'faiss-cpu', 'bm25s', 'numpy'])}.  \n"
             f"Load average (1/5/15 min): {load_start} at start, {load_end} at end.")
     parts = [head, table(["units", "query path", "p50 ms", "p95 ms", "p99 ms", "recall@10 vs exact"], rows),
+             "Ratios of p50 latencies to the peers in the same run (below 1 is faster than the peer; the hybrid peer is "
+             "numpy exact + bm25s, run one after the other, without fusion or display rows):\n\n" +
+             table(["units", "dense / numpy exact", "dense / LanceDB raw (no index)", "BM25 / bm25s",
+                    "hybrid / (numpy + bm25s)"], ratio_rows),
              "Build times (seconds):\n\n" + table(["units", "table write + maintain (Polyseek schema)",
                                                    "Polyseek ANN index (train + add + save)", "BM25 index (bm25s)"],
                                                   build_rows),

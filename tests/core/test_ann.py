@@ -69,6 +69,14 @@ def test_ann_index_is_built_used_and_kept_in_sync(tmp_path):
     for h in idx.search("the violin near the harbor", k=20):
         assert h.snippet.startswith("note " + h.asset.id[1:] + " ") or h.asset.id in ("d123", "d900")
 
+    # `polyseek status` names the index.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "polyseek.serve.cli.main", "status", "--index", str(tmp_path / "idx")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "ann       vec_text: IVF" in out and "600 vectors" in out
+
     # A second process (reader) sees the same, from the saved index.
     other = polyseek.open(tmp_path / "idx")
     assert other.search("saxophone lighthouse", k=1, config=dense_only)[0].asset.id == "d900"
