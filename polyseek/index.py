@@ -11,6 +11,7 @@ import dataclasses
 import datetime as _dt
 import fcntl
 import json
+import logging
 import os
 import shutil
 import threading
@@ -30,6 +31,9 @@ from .types import Extraction, Filters, Hit, Query
 
 FORMAT = 1
 DEFAULT_PATH = ".polyseek"
+log = logging.getLogger(__name__)
+
+READER_REBUILD_MAX_UNITS = 20_000  # a searcher rebuilds a stale keyword index itself only up to this size
 DISPLAY_CACHE_ROWS = 50_000  # units whose display columns are held in memory by a searcher
 INSTANCE_KINDS = ("image", "page", "figure")  # region tiles repeat their image's pixels: no own features
 
@@ -82,6 +86,7 @@ class Index:
         self._last_refresh = 0.0
         self._instance = None
         self._vindex: dict[str, Any] = {}  # vector field -> VectorIndex kept between store versions
+        self._kw = None  # the KeywordIndex last loaded or built
         self._wlock = threading.Lock()
         self._store_version = -1
 
@@ -287,8 +292,10 @@ class Index:
         self._searcher = None
 
     def _vector_index(self, field: str, ver: int, *, save: bool = False):
-        """The ANN index of `field` for store version `ver`: the one in memory or on disk, synced by asset hash;
-        built when there is none. Only the writer (`save`) may retrain; it saves the result."""
+        """The ANN index of `field` for store version `ver`: the one in memory or on disk, synced by asset hash.
+        The writer (`save`) builds one when there is none, may retrain, and saves the result. A reader (a server
+        beside an index run that has just crossed `ann_min_rows`) gets None when none was saved yet, and searches
+        exactly meanwhile: building one would hold every query for minutes at 1M rows."""
         from .retrieve.vector_index import VectorIndex
 
         folder = self.path / "vectors" / field
@@ -296,6 +303,8 @@ class Index:
         if vi is None or save:
             vi = VectorIndex.load(folder, field, self.store.dims[field]) or vi
         if vi is None:
+            if not save:
+                return None
             vi = VectorIndex.build(self.store, field, ver, self.config.ann_quantizer)
         else:
             vi = vi.sync(self.store, ver, allow_rebuild=save)
@@ -317,18 +326,34 @@ class Index:
                 continue
         return out
 
-    def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False):
-        """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt."""
+    def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False, reader: bool = False):
+        """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt.
+
+        A `reader` (searcher) of a large index (> READER_REBUILD_MAX_UNITS units) does not rebuild a stale one:
+        during an index run beside a server the store's version moves with every batch, and a rebuild (65 s at
+        1M units) would hold every query. It keeps the last index the writer saved, which the writer replaces at
+        the end of its run; units deleted since are skipped at display, new ones are found by the dense signals."""
         from .retrieve.keyword import KeywordIndex
 
-        kw = None if force else KeywordIndex.load(self.path / "keyword")
-        if kw is None or kw.version != ver:
+        folder = self.path / "keyword"
+        cached = self._kw
+        if not force and not save and cached is not None and cached.version == ver:
+            return cached
+        large = reader and self.store.count_units() > READER_REBUILD_MAX_UNITS
+        if large and cached is not None and KeywordIndex.saved_version(folder) == cached.version:
+            return cached  # still the newest the writer saved
+        kw = None if force else KeywordIndex.load(folder)
+        if kw is not None and kw.version != ver and large:
+            log.info("keyword index is at store version %d, the store at %d: serving it until the writer saves",
+                     kw.version, ver)
+        elif kw is None or kw.version != ver:
             t = self.store.scan_units(["id", "asset_id", "text"])
             kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
                                     t.column("asset_id").to_numpy(zero_copy_only=False),
                                     t.column("text").to_pylist(), ver)
-            if save:
-                kw.save(self.path / "keyword")
+        if save and KeywordIndex.saved_version(folder) != kw.version:
+            kw.save(folder)
+        self._kw = kw
         return kw
 
     def searcher(self):
@@ -346,28 +371,30 @@ class Index:
             ver = self._store_version
             if self._searcher is not None and self._searcher_version == ver:
                 return self._searcher
-            kw = self._keyword_index(ver)  # a reader rebuilds a stale one in memory; only writers save
+            kw = self._keyword_index(ver, reader=True)  # only writers save
             retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
             n = self.store.count_units()
             fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])
             matrices: dict[str, Any] = {}
+            if n >= self.config.ann_min_rows:
+                matrices = {f: self._vector_index(f, ver) for f in fields}
+            exact = [f for f in fields if matrices.get(f) is None]
             cache_display = n < self.config.ann_min_rows and n <= DISPLAY_CACHE_ROWS
             display: list[dict] = []
-            if n < self.config.ann_min_rows:
+            if exact:
                 # One scan feeds the exact-search matrices and, when small enough, the display cache.
                 extra = [c for c in DISPLAY_COLUMNS if c not in ("id", "asset_id")] if cache_display else []
-                t = self.store.scan_units(["id", "asset_id"] + extra + fields)
+                t = self.store.scan_units(["id", "asset_id"] + extra + exact)
                 if cache_display:
                     display = t.select(DISPLAY_COLUMNS).to_pylist()
                 uids = t.column("id").to_numpy(zero_copy_only=False)
                 aids = t.column("asset_id").to_numpy(zero_copy_only=False)
-                for f in fields:
+                for f in exact:
                     col = t.column(f).combine_chunks()
                     mat = col.flatten().to_numpy().reshape(len(col), self.store.dims[f]) if len(col) else \
                         np.zeros((0, self.store.dims[f]), np.float32)
                     matrices[f] = VectorMatrix(uids, aids, mat, ver)
-            else:
-                matrices = {f: self._vector_index(f, ver) for f in fields}
+                del t
             retrievers["dense"] = DenseRetriever("dense", "vec_text", self._embed_text_query, frozenset({"text"}),
                                                  matrices["vec_text"])
             if "vec_visual" in fields:

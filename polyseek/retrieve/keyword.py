@@ -96,6 +96,7 @@ class KeywordIndex:
         tmp = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
         if self.bm25 is not None:
             self.bm25.save(str(tmp), show_progress=False)
+        (tmp / "meta.json").write_text(json.dumps({"version": self.version}))
         (tmp / "rows.json").write_text(json.dumps({"version": self.version, "bm25": self.bm25 is not None, "unit_ids": self.unit_ids.tolist(),
                                                    "asset_ids": self.asset_ids.tolist()}))
         old = folder.with_name(folder.name + ".old")
@@ -103,6 +104,14 @@ class KeywordIndex:
             os.replace(folder, old)
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def saved_version(folder: Path) -> int | None:
+        """The store version of the index saved in `folder` (cheap: does not read the index)."""
+        try:
+            return int(json.loads((Path(folder) / "meta.json").read_text())["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @classmethod
     def load(cls, folder: Path) -> "KeywordIndex | None":

@@ -218,6 +218,8 @@ class VectorIndex:
         import pyarrow.feather as feather
 
         folder = Path(folder)
+        if not (folder / "meta.json").is_file():
+            return None
         try:
             meta = json.loads((folder / "meta.json").read_text())
             if meta.get("format") != FORMAT or meta.get("field") != field or meta.get("dim") != dim:

@@ -128,3 +128,38 @@ def test_vector_index_recall_and_filter_on_clustered_vectors(tmp_path):
     uids, aids, sims = vi.search(qs[0], 20, allowed)
     assert len(uids) == 20 and all(int(u[1:].split("#")[0]) % 2 == 1 for u in uids)
     assert np.all(np.diff(sims) <= 1e-6)
+
+
+@pytest.mark.slow
+def test_a_reader_beside_a_writer_neither_rebuilds_nor_blocks(tmp_path, monkeypatch):
+    """A server beside an unfinished index run: it serves the saved keyword index (no rebuild on a large index),
+    syncs the ANN index in memory, skips units deleted since, and searches exactly while no ANN index is saved."""
+    import shutil
+
+    import polyseek.index as pindex
+    from polyseek.retrieve.dense import VectorMatrix
+
+    p = tmp_path / "r.jsonl"
+    _records(p, 600)
+    writer = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
+    writer.add([p], records=True)
+    monkeypatch.setattr(pindex, "READER_REBUILD_MAX_UNITS", 100)
+    reader = polyseek.open(tmp_path / "idx")
+    assert reader.search("note 123 about the violin", k=1)[0].asset.id == "d123"
+    saved = reader._kw.version
+
+    # The store moves on without the derived indexes (what a writer mid-run, or killed, leaves).
+    writer.store.delete_assets(["d123"])
+    reader.refresh()
+    hits = reader.search("note 123 about the violin", k=5)
+    assert hits and "d123" not in [h.asset.id for h in hits]
+    assert reader._kw.version == saved != reader.store.version  # served stale, not rebuilt
+    vi = reader.searcher().retrievers["dense"].matrix
+    assert vi.version == reader.store.version and "d123#rec" not in set(vi.unit_ids[vi.alive])
+
+    # No ANN index saved yet: exact search meanwhile, never a build in the reader.
+    shutil.rmtree(tmp_path / "idx" / "vectors")
+    fresh = polyseek.open(tmp_path / "idx")
+    assert isinstance(fresh.searcher().retrievers["dense"].matrix, VectorMatrix)
+    assert fresh.search("note 124 about the glacier near the engine and a mountain", k=1, config=SearchConfig(signals=("dense",)))[0].asset.id == "d124"
+    assert not (tmp_path / "idx" / "vectors").exists()
