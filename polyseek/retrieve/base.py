@@ -6,7 +6,12 @@ signal's raw scores, best first. Fusion (fuse.py) and grouping work on these run
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,3 +47,23 @@ class Retriever:
         if query.image is not None:
             has.add("image")
         return bool(has & self.query_modalities)
+
+
+@contextmanager
+def replaced_folder(folder: Path):
+    """`with replaced_folder(folder) as tmp:` write a derived index into `tmp`; on success it replaces `folder`
+    with two renames, so a reader sees the old index or the new one, never half of one."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -7,15 +7,12 @@ version it reflects. A stale or missing index (e.g. after a killed run) is rebui
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..types import Query
-from .base import Retriever, SignalRun
+from .base import Retriever, SignalRun, replaced_folder
 
 STOPWORDS = "en"
 
@@ -91,19 +88,13 @@ class KeywordIndex:
 
     def save(self, folder: Path) -> None:
         """Write next to `folder` and swap in with a rename, so readers never see half an index."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
-        if self.bm25 is not None:
-            self.bm25.save(str(tmp), show_progress=False)
-        (tmp / "meta.json").write_text(json.dumps({"version": self.version}))
-        (tmp / "rows.json").write_text(json.dumps({"version": self.version, "bm25": self.bm25 is not None, "unit_ids": self.unit_ids.tolist(),
-                                                   "asset_ids": self.asset_ids.tolist()}))
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        with replaced_folder(folder) as tmp:
+            if self.bm25 is not None:
+                self.bm25.save(str(tmp), show_progress=False)
+            (tmp / "meta.json").write_text(json.dumps({"version": self.version}))
+            (tmp / "rows.json").write_text(json.dumps({"version": self.version, "bm25": self.bm25 is not None,
+                                                       "unit_ids": self.unit_ids.tolist(),
+                                                       "asset_ids": self.asset_ids.tolist()}))
 
     @staticmethod
     def saved_version(folder: Path) -> int | None:

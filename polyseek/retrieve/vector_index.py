@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .base import replaced_folder
 
 log = logging.getLogger(__name__)
 
@@ -192,25 +191,17 @@ class VectorIndex:
         import pyarrow as pa
         import pyarrow.feather as feather
 
-        faiss = _faiss()
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        faiss.write_index(self.index, str(tmp / "ivf.faiss"))
-        feather.write_feather(pa.table({"unit_id": pa.array(self.unit_ids.tolist(), pa.string()),
-                                        "asset_id": pa.array(self.asset_ids.tolist(), pa.string()),
-                                        "alive": pa.array(self.alive)}), str(tmp / "rows.arrow"))
-        feather.write_feather(pa.table({"asset_id": pa.array(list(self.asset_hash), pa.string()),
-                                        "hash": pa.array(list(self.asset_hash.values()), pa.string())}),
-                              str(tmp / "assets.arrow"))
-        (tmp / "meta.json").write_text(json.dumps({
-            "format": FORMAT, "field": self.field, "dim": self.dim, "version": self.version, "params": self.params,
-            "trained_rows": self.trained_rows, "size": self.size}))
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        with replaced_folder(folder) as tmp:
+            _faiss().write_index(self.index, str(tmp / "ivf.faiss"))
+            feather.write_feather(pa.table({"unit_id": pa.array(self.unit_ids.tolist(), pa.string()),
+                                            "asset_id": pa.array(self.asset_ids.tolist(), pa.string()),
+                                            "alive": pa.array(self.alive)}), str(tmp / "rows.arrow"))
+            feather.write_feather(pa.table({"asset_id": pa.array(list(self.asset_hash), pa.string()),
+                                            "hash": pa.array(list(self.asset_hash.values()), pa.string())}),
+                                  str(tmp / "assets.arrow"))
+            (tmp / "meta.json").write_text(json.dumps({
+                "format": FORMAT, "field": self.field, "dim": self.dim, "version": self.version,
+                "params": self.params, "trained_rows": self.trained_rows, "size": self.size}))
 
     @classmethod
     def load(cls, folder: Path, field: str, dim: int) -> "VectorIndex | None":

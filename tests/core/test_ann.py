@@ -23,6 +23,14 @@ def _records(path, n, start=0, tag="note"):
             f.write(json.dumps({"id": f"d{i}", "text": f"{tag} {i} about the {a} near the {b} and a {c}"}) + "\n")
 
 
+def _indexed(tmp_path, n):
+    p = tmp_path / "r.jsonl"
+    _records(p, n)
+    idx = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
+    idx.add([p], records=True)
+    return idx, p
+
+
 def test_ann_params_scale_with_rows():
     small, big = ann_params(1_000, 384), ann_params(1_000_000, 512)
     assert 16 <= small["nlist"] < big["nlist"] == 4000
@@ -33,10 +41,7 @@ def test_ann_params_scale_with_rows():
 
 @pytest.mark.slow
 def test_ann_index_is_built_used_and_kept_in_sync(tmp_path):
-    p = tmp_path / "r.jsonl"
-    _records(p, 600)
-    idx = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
-    idx.add([p], records=True)
+    idx, p = _indexed(tmp_path, 600)
     info = idx.status()["vector_indexes"]
     assert info["vec_text"]["rows"] == 600 and info["vec_text"]["type"].startswith("IVF")
     dense = idx.searcher().retrievers["dense"]
@@ -89,10 +94,7 @@ def test_ann_index_is_built_used_and_kept_in_sync(tmp_path):
 
 @pytest.mark.slow
 def test_falling_below_the_threshold_returns_to_exact_search(tmp_path):
-    p = tmp_path / "r.jsonl"
-    _records(p, 520)
-    idx = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
-    idx.add([p], records=True)
+    idx, _ = _indexed(tmp_path, 520)
     assert (tmp_path / "idx" / "vectors" / "vec_text").is_dir()
     idx.remove([f"d{i}" for i in range(30)])
     assert not (tmp_path / "idx" / "vectors" / "vec_text").exists()
@@ -139,10 +141,7 @@ def test_a_reader_beside_a_writer_neither_rebuilds_nor_blocks(tmp_path, monkeypa
     import polyseek.index as pindex
     from polyseek.retrieve.dense import VectorMatrix
 
-    p = tmp_path / "r.jsonl"
-    _records(p, 600)
-    writer = polyseek.open(tmp_path / "idx", IndexConfig(ann_min_rows=500))
-    writer.add([p], records=True)
+    writer, _ = _indexed(tmp_path, 600)
     monkeypatch.setattr(pindex, "READER_REBUILD_MAX_UNITS", 100)
     reader = polyseek.open(tmp_path / "idx")
     assert reader.search("note 123 about the violin", k=1)[0].asset.id == "d123"
