@@ -3,7 +3,7 @@
 Usage:
     python bench/run_all.py                    # all scripts, defaults (each bounded to minutes)
     python bench/run_all.py text scale         # only these (names: file names without bench_ and .py)
-    python bench/run_all.py --args scale="--scale 1m"   # extra flags for one script
+    python bench/run_all.py --args scale="--scales 10k,100k"   # extra flags for one script
 
 Scripts run one after another, never side by side, so they do not slow each other down. A script that
 fails is reported and the others still run; the exit code is 1 if any failed.
