@@ -1,7 +1,8 @@
 """LanceDB store: embedded tables `units`, `assets` and `failures` in `<index>/lance`.
 
-Atomicity: a batch of assets is written with one `merge_insert` on `units` that inserts the new units
-and deletes the assets' old ones in the same commit, so a file's units appear together or not at all.
+Atomicity: a batch of assets is written in one commit on `units`: an append when none of its assets has
+units yet, else a `merge_insert` that inserts the new units and deletes the assets' old ones in the same
+commit, so a file's units appear together or not at all.
 The `assets` row (content hash, thumbnail) is committed after its units; if the process dies between
 the two commits the file has no asset row, so the next run re-extracts it and the merge replaces its
 units by id: no duplicates, nothing committed earlier lost.
@@ -203,8 +204,14 @@ class LanceStore(Store):
             arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float32()), dim))
         table = pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in UNIT_COLUMNS + list(self.dims)]))
         ids = [ea.asset.id for ea in batch]
-        (self.units.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-         .when_not_matched_by_source_delete(sql_in("asset_id", ids)).execute(table))
+        present = self._assets_with_units(ids)
+        if not present:
+            # Only new assets (the common case of a bulk run): one append. The merge with delete below joins against
+            # the whole table: 3.4 s a batch at 1M units, against ~0 for the append (pylance 14).
+            self.units.add(table)
+        else:
+            (self.units.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+             .when_not_matched_by_source_delete(sql_in("asset_id", ids)).execute(table))
         # Asset rows last: their presence (with the content hash) marks the file as done.
         arows = {
             "id": ids,
@@ -223,6 +230,13 @@ class LanceStore(Store):
         }
         atable = pa.table(arows, schema=self._assets_schema())
         self.assets.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(atable)
+
+    def _assets_with_units(self, asset_ids: Sequence[str]) -> set[str]:
+        """Which of `asset_ids` have units in the store (uses the asset_id index)."""
+        if not self.units.count_rows():
+            return set()
+        t = self.units.search().where(sql_in("asset_id", asset_ids)).select(["asset_id"]).limit(None).to_arrow()
+        return set(t.column("asset_id").to_pylist())
 
     def delete_assets(self, asset_ids: Sequence[str]) -> int:
         n = 0
