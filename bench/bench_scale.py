@@ -198,7 +198,7 @@ def serve_child(spec_path: str) -> None:
         del t, col
     else:
         matrix = VectorIndex.load(Path(spec["vectors"]), FIELD, DIM)
-        lookup = store.pinned_rows(kw.unit_ids, kw.version)  # as Index.searcher: rows by offset
+        lookup = store.pinned_rows(kw.unit_ids)  # as Index.searcher: rows by offset
         if spec.get("nprobe"):
             matrix.params["nprobe"] = spec["nprobe"]
 

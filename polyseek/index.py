@@ -409,9 +409,9 @@ class Index:
                 retrievers["instance"] = InstanceRetriever(self._instance, self.store)
             stemmer = TermStemmer()
             lookup = None
-            if not cache_display and kw.version == ver:
-                try:  # rows by offset at this version (the keyword index holds the ids in scan order)
-                    lookup = self.store.pinned_rows(kw.unit_ids, ver)
+            if not cache_display:
+                try:  # rows by offset (the keyword index holds the ids in scan order)
+                    lookup = self.store.pinned_rows(kw.unit_ids)
                 except ValueError:
                     lookup = None
             if cache_display:

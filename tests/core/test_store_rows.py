@@ -29,7 +29,7 @@ def test_rows_by_offset_match_the_sql_lookup_after_deletes(tmp_path):
     store = _store(tmp_path)
     store.delete_assets([f"a{i}" for i in range(0, 300, 10)])
     ids = store.scan_units(["id"]).column("id").to_pylist()
-    rows = store.pinned_rows(np.array(ids, dtype=object), store.version)
+    rows = store.pinned_rows(np.array(ids, dtype=object))
     assert rows is not None and {"kind", "asset_type", "path"} <= set(rows.memo)
     want = [ids[5], ids[-1], ids[len(ids) // 2], "a3#p1", "a10#0"]  # a10 was deleted
     got = rows(want, COLS)
@@ -46,12 +46,20 @@ def test_null_columns_are_not_read_and_stale_offsets_fall_back(tmp_path):
                               [Unit(id=f"r{i}#rec", kind="record", text=f"t{i}")], {"v": np.ones((1, 4), np.float32)})
                  for i in range(50)])
     ids = store.scan_units(["id"]).column("id").to_pylist()
-    rows = store.pinned_rows(np.array(ids, dtype=object), store.version)
+    rows = store.pinned_rows(np.array(ids, dtype=object))
     assert {"page", "bbox", "t0", "t1"} <= set(rows.memo)
     got = rows(["r7#rec"], COLS)
     assert got["r7#rec"]["text"] == "t7" and got["r7#rec"]["page"] is None and got["r7#rec"]["path"] == "/d/r.jsonl"
     # Ids in the wrong order (a stale list): the offsets point at other rows, which are noticed and re-read by id.
-    rows = store.pinned_rows(np.array(ids[::-1], dtype=object), store.version)
+    rows = store.pinned_rows(np.array(ids[::-1], dtype=object))
     assert rows(["r7#rec", "r8#rec"], COLS)["r8#rec"]["text"] == "t8"
-    # Another version: no pinned reader.
-    assert store.pinned_rows(np.array(ids, dtype=object), store.version - 1) is None
+    # Ids of an older version: after an append the old offsets hold; after a delete, moved rows are read by id.
+    store.write([EncodedAsset(Asset(id="new", path="/d/n.jsonl", type="record", hash="n"),
+                              [Unit(id="new#rec", kind="record", text="fresh")], {"v": np.ones((1, 4), np.float32)})])
+    rows = store.pinned_rows(np.array(ids, dtype=object))
+    assert rows(["r3#rec", "r49#rec"], COLS)["r49#rec"]["text"] == "t49"
+    store.delete_assets(["r0", "r1"])
+    rows = store.pinned_rows(np.array(ids, dtype=object))
+    got = rows(["r0#rec", "r2#rec", "r49#rec", "new#rec"], COLS)
+    assert set(got) >= {"r2#rec", "r49#rec", "new#rec"} and "r0#rec" not in got
+    assert got["r2#rec"]["text"] == "t2" and got["r49#rec"]["text"] == "t49" and got["new#rec"]["text"] == "fresh"
