@@ -179,8 +179,7 @@ class Index:
         are not (yet) in the store, which search ignores and the next run overwrites."""
         if self.config.instance:
             ii = self.instance_index()
-            ids = {ea.asset.id for ea in batch}
-            ii.remove([u for u in ii.unit_ids() if u.rsplit("#", 1)[0] in ids])
+            self._drop_features({ea.asset.id for ea in batch})
             for ea in batch:
                 for uid, feats in ea.local:
                     ii.add(uid, feats)
@@ -214,11 +213,15 @@ class Index:
 
     def after_delete(self, asset_ids: Sequence[str]) -> None:
         """Derived indexes forget deleted assets (the store rows are already gone)."""
-        if self.config.instance and asset_ids:
-            ii = self.instance_index()
-            ids = set(asset_ids)
-            if ii.remove([u for u in ii.unit_ids() if u.rsplit("#", 1)[0] in ids]):
-                ii.commit()
+        if self.config.instance and asset_ids and self._drop_features(set(asset_ids)):
+            self.instance_index().commit()
+
+    def _drop_features(self, asset_ids: set[str]) -> int:
+        """Remove (uncommitted) the local features of these assets' units; how many were removed."""
+        from .retrieve.instance_signal import asset_of
+
+        ii = self.instance_index()
+        return ii.remove([u for u in ii.unit_ids() if asset_of(u) in asset_ids])
 
     def assets_missing_features(self) -> set[str]:
         """Assets whose image/page/figure units have no local features (instance search switched on later,
@@ -315,21 +318,19 @@ class Index:
 
     def vector_index_info(self) -> dict[str, Any]:
         """field -> description of its saved ANN index (empty below ann_min_rows)."""
+        from .retrieve.vector_index import saved_description
+
         out = {}
-        for meta in sorted((self.path / "vectors").glob("*/meta.json")):
-            try:
-                m = json.loads(meta.read_text())
-                p = m["params"]
-                out[m["field"]] = {"type": f"IVF{p['nlist']},SQ{p['quantizer']}", "nprobe": p["nprobe"], "rows": m["size"],
-                                   "store_version": m["version"]}
-            except (OSError, ValueError, KeyError):
-                continue
+        for folder in sorted((self.path / "vectors").glob("*")):
+            d = saved_description(folder)
+            if d is not None:
+                out[d.pop("field")] = d
         return out
 
-    def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False, reader: bool = False):
+    def _keyword_index(self, ver: int, *, force: bool = False, save: bool = False, stale_ok: bool = False):
         """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt.
 
-        A `reader` (searcher) of a large index (> READER_REBUILD_MAX_UNITS units) does not rebuild a stale one:
+        With `stale_ok` (a searcher of a large index, > READER_REBUILD_MAX_UNITS units) a stale one is not rebuilt:
         during an index run beside a server the store's version moves with every batch, and a rebuild (65 s at
         1M units) would hold every query. It keeps the last index the writer saved, which the writer replaces at
         the end of its run; units deleted since are skipped at display, new ones are found by the dense signals."""
@@ -339,11 +340,10 @@ class Index:
         cached = self._kw
         if not force and not save and cached is not None and cached.version == ver:
             return cached
-        large = reader and self.store.count_units() > READER_REBUILD_MAX_UNITS
-        if large and cached is not None and KeywordIndex.saved_version(folder) == cached.version:
+        if stale_ok and cached is not None and KeywordIndex.saved_version(folder) == cached.version:
             return cached  # still the newest the writer saved
         kw = None if force else KeywordIndex.load(folder)
-        if kw is not None and kw.version != ver and large:
+        if kw is not None and kw.version != ver and stale_ok:
             log.info("keyword index is at store version %d, the store at %d: serving it until the writer saves",
                      kw.version, ver)
         elif kw is None or kw.version != ver:
@@ -371,9 +371,9 @@ class Index:
             ver = self._store_version
             if self._searcher is not None and self._searcher_version == ver:
                 return self._searcher
-            kw = self._keyword_index(ver, reader=True)  # only writers save
-            retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
             n = self.store.count_units()
+            kw = self._keyword_index(ver, stale_ok=n > READER_REBUILD_MAX_UNITS)  # only writers save
+            retrievers: dict[str, Any] = {"bm25": BM25Retriever(kw)}
             fields = ["vec_text"] + (["vec_visual"] if "vec_visual" in self.store.dims else [])
             matrices: dict[str, Any] = {}
             if n >= self.config.ann_min_rows:
@@ -408,18 +408,14 @@ class Index:
                 self._instance = InstanceIndex.open(self.path / "instance")
                 retrievers["instance"] = InstanceRetriever(self._instance, self.store)
             stemmer = TermStemmer()
-            lookup = None
-            if not cache_display:
-                try:  # rows by offset (the keyword index holds the ids in scan order)
-                    lookup = self.store.pinned_rows(kw.unit_ids)
-                except ValueError:
-                    lookup = None
             if cache_display:
                 # Small index: keep display columns in memory; a store lookup per query costs ~7 ms.
                 cache = {r["id"]: r for r in display}
 
                 def lookup(ids, columns=None):
                     return {u: cache[u] for u in ids if u in cache}
+            else:
+                lookup = self.store.pinned_rows(kw.id_index())  # rows by offset: the keyword index's scan order
 
             self._searcher = Searcher(retrievers, self.store, self._allowed_ids, stemmer.terms, lookup)
             self._searcher.stem_word = stemmer.word

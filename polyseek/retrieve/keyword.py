@@ -55,13 +55,6 @@ class TermStemmer:
         return set(self.tokens(text))
 
 
-def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=stemmer or _stemmer(), return_ids=False,
-                          show_progress=False)
-
-
 class KeywordIndex:
     """A bm25s index over units: row i is unit `unit_ids[i]` of asset `asset_ids[i]`."""
 
@@ -72,6 +65,15 @@ class KeywordIndex:
         self.version = version
         self._terms = TermStemmer()
         self._vocab = bm25.vocab_dict if bm25 is not None else {}
+        self._id_index = None
+
+    def id_index(self):
+        """A pandas Index over `unit_ids` (row i = the store's scan order at `version`), built once."""
+        if self._id_index is None:
+            import pandas as pd
+
+            self._id_index = pd.Index(self.unit_ids)
+        return self._id_index
 
     @classmethod
     def build(cls, unit_ids, asset_ids, texts, version: int) -> "KeywordIndex":

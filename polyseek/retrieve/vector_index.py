@@ -78,7 +78,7 @@ class VectorIndex:
         if len(sample):
             index.train(np.ascontiguousarray(sample, np.float32))
         else:  # no vectors at all for this field (e.g. no pixels anywhere): an empty, trained index
-            index.train(np.zeros((max(nlist, 1), dim), np.float32) + np.eye(max(nlist, 1), dim, dtype=np.float32))
+            index.train(np.eye(nlist, dim, dtype=np.float32))
         self = cls(field, dim, params, index, np.empty(0, object), np.empty(0, object), np.empty(0, bool), {},
                    version, int(n))
         self._add_batches(store.iter_vectors(field))
@@ -125,19 +125,17 @@ class VectorIndex:
         prev = self.asset_hash
         changed = [a for a, h in cur.items() if prev.get(a, "\0missing") != h]
         gone = [a for a in prev if a not in cur]
-        live = int(self.alive.sum())
         drop = set(changed) | set(gone)
-        dead_after = int((~self.alive).sum()) + (int(np.isin(self.asset_ids[self.alive], list(drop)).sum())
-                                                 if drop else 0)
+        where = np.flatnonzero(self.alive & np.isin(self.asset_ids, list(drop))) if drop else np.zeros(0, np.int64)
+        live = int(self.alive.sum())
+        dead_after = len(self.alive) - live + len(where)
         if allow_rebuild and (len(changed) + len(gone) > 0.3 * max(len(cur), 1)
                               or store.count_units() > 2 * self.trained_rows or dead_after > max(live, 1)):
             return VectorIndex.build(store, self.field, version, self.params["quantizer"])
-        if drop:
-            where = np.flatnonzero(self.alive & np.isin(self.asset_ids, list(drop)))
-            if len(where):
-                self.index.remove_ids(_faiss().IDSelectorBatch(where.astype(np.int64)))
-                self.alive[where] = False
-                self._lookup = None
+        if len(where):
+            self.index.remove_ids(_faiss().IDSelectorBatch(where.astype(np.int64)))
+            self.alive[where] = False
+            self._lookup = None
         if changed:
             self._add_batches(store.iter_vectors(self.field, asset_ids=changed))
         self.asset_hash = cur
@@ -166,8 +164,9 @@ class VectorIndex:
             # under 5% of rows pass), so a filtered query still finds its `depth` best allowed units.
             frac = len(pos) / max(self.size, 1)
             nprobe = nlist if frac < 0.05 else int(min(nlist, np.ceil(nprobe / frac)))
-        params = faiss.SearchParametersIVF(nprobe=int(nprobe), sel=sel) if sel is not None else \
-            faiss.SearchParametersIVF(nprobe=int(nprobe))
+        params = faiss.SearchParametersIVF(nprobe=int(nprobe))
+        if sel is not None:
+            params.sel = sel
         with self._mutex:
             k = int(min(depth, max(self.size, 1)))
             d, i = self.index.search(q, k, params=params)
@@ -230,8 +229,21 @@ class VectorIndex:
                    dict(zip(assets["asset_id"], assets["hash"])), int(meta["version"]), int(meta["trained_rows"]))
 
     def describe(self) -> dict[str, Any]:
-        return {"type": f"IVF{self.params['nlist']},SQ{self.params['quantizer']}", "rows": self.size,
-                "nprobe": self.params["nprobe"], "version": self.version}
+        return _describe(self.params, self.size, self.version)
+
+
+def _describe(params: dict[str, Any], rows: int, version: int) -> dict[str, Any]:
+    return {"type": f"IVF{params['nlist']},SQ{params['quantizer']}", "rows": rows, "nprobe": params["nprobe"],
+            "store_version": version}
+
+
+def saved_description(folder: Path) -> dict[str, Any] | None:
+    """`describe()` of the index saved in `folder`, plus its field, from its meta.json alone (None if absent)."""
+    try:
+        m = json.loads((Path(folder) / "meta.json").read_text())
+        return {"field": m["field"], **_describe(m["params"], m["size"], m["version"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ann_params(n_rows: int, dim: int, quantizer: str = "fp16") -> dict[str, Any]:

@@ -204,8 +204,7 @@ class LanceStore(Store):
             arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float32()), dim))
         table = pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in UNIT_COLUMNS + list(self.dims)]))
         ids = [ea.asset.id for ea in batch]
-        present = self._assets_with_units(ids)
-        if not present:
+        if not self._any_units_of(ids):
             # Only new assets (the common case of a bulk run): one append. The merge with delete below joins against
             # the whole table: 3.4 s a batch at 1M units, against ~0 for the append (pylance 14).
             self.units.add(table)
@@ -231,12 +230,9 @@ class LanceStore(Store):
         atable = pa.table(arows, schema=self._assets_schema())
         self.assets.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(atable)
 
-    def _assets_with_units(self, asset_ids: Sequence[str]) -> set[str]:
-        """Which of `asset_ids` have units in the store (uses the asset_id index)."""
-        if not self.units.count_rows():
-            return set()
-        t = self.units.search().where(sql_in("asset_id", asset_ids)).select(["asset_id"]).limit(None).to_arrow()
-        return set(t.column("asset_id").to_pylist())
+    def _any_units_of(self, asset_ids: Sequence[str]) -> bool:
+        """Whether any of `asset_ids` has units in the store (uses the asset_id index)."""
+        return bool(self.units.count_rows(sql_in("asset_id", asset_ids)))
 
     def delete_assets(self, asset_ids: Sequence[str]) -> int:
         n = 0
@@ -299,12 +295,12 @@ class LanceStore(Store):
         d = t.to_pydict()
         return {d["id"][i]: {c: d[c][i] for c in columns} for i in range(t.num_rows)}
 
-    def pinned_rows(self, unit_ids_in_order: np.ndarray) -> "PinnedRows":
+    def pinned_rows(self, unit_ids_in_order) -> "PinnedRows":
         """A by-offset reader of unit rows in the store as it is now, given the unit ids in scan order at some
-        version (the keyword index holds them). Exact when that version is now; after appends (a bulk run) the
-        old offsets still hold; rows that moved (deletes, compaction) are noticed and read by id."""
-        ds = self.units.to_lance()
-        return PinnedRows(self, ds, unit_ids_in_order)
+        version (an array, or a pandas Index such as `KeywordIndex.id_index()`). Exact when that version is now;
+        after appends (a bulk run) the old offsets still hold; rows that moved (deletes, compaction) are noticed
+        and read by id."""
+        return PinnedRows(self, self.units.to_lance(), unit_ids_in_order)
 
     def units_of_asset(self, asset_id: str, columns: Sequence[str] = UNIT_COLUMNS) -> list[dict]:
         t = self.units.search().where(f"asset_id = {_sql_str(asset_id)}").select(list(columns)).limit(None).to_arrow()
@@ -395,44 +391,45 @@ class PinnedRows:
     MEMO = ("kind", "asset_type", "path")
     NULLABLE = ("page", "bbox", "t0", "t1")  # not read at all when null in every row (records, plain text)
 
-    def __init__(self, store: LanceStore, ds, unit_ids_in_order: np.ndarray):
+    def __init__(self, store: LanceStore, ds, unit_ids_in_order):
         import pandas as pd
         import pyarrow.compute as pc
 
         self.store = store
         self.ds = ds
-        self.pos = pd.Index(np.asarray(unit_ids_in_order, dtype=object))
-        if not self.pos.is_unique:
-            raise ValueError("unit ids repeat in the scan")
+        pos = unit_ids_in_order if isinstance(unit_ids_in_order, pd.Index) else \
+            pd.Index(np.asarray(unit_ids_in_order, dtype=object))
+        self.pos = pos if pos.is_unique else None  # repeated ids: every row is read by id
         self.memo: dict[str, tuple[np.ndarray, list]] = {}
         self.n_rows = n = ds.count_rows()
-        if n:
-            t = ds.to_table(columns=list(self.MEMO))
+        if n and self.pos is not None:
+            t = ds.to_table(columns=list(self.MEMO + self.NULLABLE))
             for c in self.MEMO:
                 d = pc.dictionary_encode(t.column(c)).combine_chunks()
                 if len(d.dictionary) <= max(256, n // 16):
                     codes = d.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
                     self.memo[c] = (codes, d.dictionary.to_pylist())
-            t = ds.to_table(columns=list(self.NULLABLE))
             for c in self.NULLABLE:
                 if t.column(c).null_count == n:
-                    self.memo[c] = (np.full(n, -1, np.int32), [])
+                    self.memo[c] = (np.broadcast_to(np.int32(-1), (n,)), [])  # all null: no codes stored
 
     def __call__(self, unit_ids: Sequence[str], columns: Sequence[str] = UNIT_COLUMNS) -> dict[str, dict]:
         if not unit_ids:
             return {}
-        cols = list(dict.fromkeys(["id", *(c for c in columns if c not in self.memo)]))
-        p = self.pos.get_indexer(list(unit_ids))
-        want = sorted(int(i) for i in p[(p >= 0) & (p < self.n_rows)])
         out: dict[str, dict] = {}
+        p = self.pos.get_indexer(list(unit_ids)) if self.pos is not None else np.zeros(0, np.int64)
+        want = sorted(int(i) for i in p[(p >= 0) & (p < self.n_rows)])
         if want:
+            cols = list(dict.fromkeys(["id", *(c for c in columns if c not in self.memo)]))
             d = self.ds.take(want, columns=cols).to_pydict()
             for i, off in enumerate(want):
-                row = {c: d[c][i] for c in columns if c in d}
+                row = {}
                 for c in columns:
                     if c in self.memo:
                         code = int(self.memo[c][0][off])
                         row[c] = self.memo[c][1][code] if code >= 0 else None
+                    else:
+                        row[c] = d[c][i]
                 out[d["id"][i]] = row
         missing = [u for u in unit_ids if u not in out]
         if missing:
