@@ -10,9 +10,9 @@ Vectors are synthetic 512-d unit vectors drawn around a two-level hierarchy of c
 neighbours are meaningful and an IVF index faces realistic, not uniform, data); texts are vaswani abstracts
 repeated and shuffled with a per-copy suffix token. The units table is written in the schema of Polyseek's store
 (`LanceStore`, with its id indexes from `maintain`), the ANN index is Polyseek's own (`VectorIndex.build`, as
-`Index.add` builds it at `ann_min_rows` rows and above), and the Polyseek numbers come from its retrieve code
-(`VectorMatrix` or `VectorIndex`, `BM25Retriever`, `Searcher` with RRF and the store lookup of the shown rows)
-run in a separate serving process whose peak RSS is the serving memory. Peers in the same run: exact numpy
+`Index.add` builds it at `ann_min_rows` rows and above), and the Polyseek numbers come from a separate serving
+process that opens the folder with `polyseek.open` and searches through `Index.searcher()` (query vectors fed to
+the dense signal); its peak RSS is the serving memory. Peers in the same run: exact numpy
 search (the memory-bandwidth limit and the recall reference), bm25s's own `retrieve`, LanceDB's raw vector query
 (flat scan on a few queries; with --lance-ivf, its IVF_PQ index).
 
@@ -111,6 +111,15 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------------ build
+def write_manifest(folder: Path, config) -> None:
+    """polyseek.json for an index folder whose store the bench filled itself: 512-d synthetic "text" vectors."""
+    from polyseek.index import FORMAT
+
+    (folder / "polyseek.json").write_text(json.dumps({
+        "format": FORMAT, "config": config.to_dict(), "sources": {},
+        "encoders": {"text": {"spec": "synthetic-512", "dim": DIM}}}))
+
+
 def build_store(folder: Path, x: np.ndarray, texts: list[str]):
     """A Polyseek-schema units table (via LanceStore) filled with pyarrow batches, then `maintain` (compaction,
     id indexes) as an index run ends."""
@@ -167,47 +176,25 @@ def _uid_to_row(uids: list[str]) -> list[int]:
 
 # ------------------------------------------------------------------------------------ serve child
 def serve_child(spec_path: str) -> None:
-    """Open the store, keyword index and vector index as `Index.searcher` does, time queries, report peak RSS."""
+    """Open the index folder with `polyseek.open` and search through `Index.searcher()` (the serving path: exact
+    matrix or ANN index, BM25, display rows), with query vectors fed to the dense signal; time queries and
+    report peak RSS."""
+    import polyseek
     from polyseek.config import SearchConfig
-    from polyseek.index import DISPLAY_CACHE_ROWS
-    from polyseek.retrieve.dense import DenseRetriever, VectorMatrix
-    from polyseek.retrieve.keyword import BM25Retriever, KeywordIndex, TermStemmer
-    from polyseek.retrieve.search import DISPLAY_COLUMNS, Searcher
-    from polyseek.retrieve.vector_index import VectorIndex
-    from polyseek.store.lance import LanceStore
+    from polyseek.retrieve.dense import VectorMatrix
+    from polyseek.retrieve.search import DISPLAY_COLUMNS
     from polyseek.types import Query
 
     spec = json.loads(Path(spec_path).read_text())
     rss0 = peak_rss_mib()
     t0 = time.perf_counter()
-    store = LanceStore(Path(spec["store"]), {FIELD: DIM})
-    kw = KeywordIndex.load(Path(spec["keyword"]))
-    n = store.count_units()
-    lookup = None
-    if n < spec["ann_min_rows"]:  # what Index.searcher does below the ANN threshold
-        t = store.scan_units(["id", "asset_id", FIELD] + (DISPLAY_COLUMNS[2:] if n <= DISPLAY_CACHE_ROWS else []))
-        col = t.column(FIELD).combine_chunks()
-        matrix = VectorMatrix(t.column("id").to_numpy(zero_copy_only=False),
-                              t.column("asset_id").to_numpy(zero_copy_only=False),
-                              col.flatten().to_numpy().reshape(len(col), DIM), store.version)
-        if n <= DISPLAY_CACHE_ROWS:
-            cache = {r["id"]: r for r in t.select(DISPLAY_COLUMNS).to_pylist()}
-
-            def lookup(ids, columns=None):
-                return {u: cache[u] for u in ids if u in cache}
-        del t, col
-    else:
-        matrix = VectorIndex.load(Path(spec["vectors"]), FIELD, DIM)
-        lookup = store.pinned_rows(kw.unit_ids)  # as Index.searcher: rows by offset
-        if spec.get("nprobe"):
-            matrix.params["nprobe"] = spec["nprobe"]
-
+    searcher = polyseek.open(spec["index"], create=False).searcher()
+    dense, bm25 = searcher.retrievers["dense"], searcher.retrievers["bm25"]
+    matrix = dense.matrix
+    if spec.get("nprobe"):
+        matrix.params["nprobe"] = spec["nprobe"]
     current: list = [None]
-    dense = DenseRetriever("dense", FIELD, lambda q: current[0], frozenset({"text"}), matrix)
-    bm25 = BM25Retriever(kw)
-    stemmer = TermStemmer()
-    searcher = Searcher({"bm25": bm25, "dense": dense}, store, lambda where: None, stemmer.terms, lookup)
-    searcher.stem_word = stemmer.word
+    dense.embed = lambda q: current[0]  # synthetic query vectors instead of the text encoder
     open_s = time.perf_counter() - t0
     qv = np.load(spec["qvecs"])
     qt = spec["qtexts"]
@@ -299,11 +286,17 @@ def main(argv=None):
             truth = exact_topk(x, qv, 10)
             with quiet_logs():
                 store, add_s = build_store(tmp / "lance", x, texts)
+            write_manifest(tmp, IndexConfig(ann_min_rows=ann_min_rows, ann_quantizer=quantizer, instance=False))
+            lp = lance_ivf_params(n) if args.lance_ivf else None
+            if lp:  # the peer's index first: Polyseek's derived indexes are then stamped with the final version
+                with Timer() as t_livf, quiet_logs():
+                    build_lance_ivf(store.units, lp)
+                print(f"[{name}] LanceDB IVF_PQ build {t_livf.s:.1f}s", flush=True)
             ann_s, ann_desc = None, "– (exact in memory)"
             if n >= ann_min_rows:
                 with Timer() as t_ann, quiet_logs():
                     vi = VectorIndex.build(store, FIELD, store.version, quantizer)
-                    vi.save(tmp / "vectors")
+                    vi.save(tmp / "vectors" / FIELD)
                 ann_s, ann_desc = t_ann.s, vi.describe()["type"]
             print(f"[{name}] table {add_s:.1f}s, ANN index {ann_s and round(ann_s, 1)}s ({ann_desc})", flush=True)
             with Timer() as t_kw:
@@ -337,11 +330,7 @@ def main(argv=None):
             ms_flat = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, None), few)
             lance_rows = [[name, f"LanceDB raw query, no index ({len(few)} queries)", *p50_95_99(ms_flat),
                            recall(found_flat, truth[: len(few)])]]
-            if args.lance_ivf:
-                lp = lance_ivf_params(n)
-                with Timer() as t_livf, quiet_logs():
-                    build_lance_ivf(tbl, lp)
-                print(f"[{name}] LanceDB IVF_PQ build {t_livf.s:.1f}s", flush=True)
+            if lp:
                 f = [_uid_to_row(raw_lance_query(tbl, qv[i], 10, lp)) for i in items]
                 ms = time_calls(lambda i: raw_lance_query(tbl, qv[i], 10, lp), items)
                 lance_rows.append([name, f"LanceDB raw query, IVF_PQ p={lp['num_partitions']} sub={lp['num_sub_vectors']} "
@@ -363,8 +352,7 @@ def main(argv=None):
             vi = None
             del x
 
-            spec = {"store": str(tmp / "lance"), "keyword": str(tmp / "keyword"), "vectors": str(tmp / "vectors"),
-                    "ann_min_rows": ann_min_rows, "qvecs": str(tmp / "qv.npy"), "qtexts": qt}
+            spec = {"index": str(tmp), "qvecs": str(tmp / "qv.npy"), "qtexts": qt}
             np.save(tmp / "qv.npy", qv)
             del kw, bm, store, tbl
             child = run_child(spec, tmp)
