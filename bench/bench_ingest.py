@@ -35,24 +35,18 @@ class Instrumented:
     def __init__(self, idx):
         self.encode_s = 0.0
         self.write_s = 0.0
-        enc, write = idx.encode_extractions, idx.store.write
+        idx.encode_extractions = self._timed(idx.encode_extractions, "encode_s")
+        idx.store.write = self._timed(idx.store.write, "write_s")
 
-        def encode_extractions(pending):
+    def _timed(self, fn, attr: str):
+        """`fn`, adding its wall seconds to `self.<attr>` on every call."""
+        def wrapper(*args, **kw):
             t = time.perf_counter()
             try:
-                return enc(pending)
+                return fn(*args, **kw)
             finally:
-                self.encode_s += time.perf_counter() - t
-
-        def store_write(batch):
-            t = time.perf_counter()
-            try:
-                return write(batch)
-            finally:
-                self.write_s += time.perf_counter() - t
-
-        idx.encode_extractions = encode_extractions
-        idx.store.write = store_write
+                setattr(self, attr, getattr(self, attr) + time.perf_counter() - t)
+        return wrapper
 
 
 def polyseek_run(folder: Path, inputs: list[Path], cfg, **add_kw) -> dict:

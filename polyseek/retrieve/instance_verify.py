@@ -173,12 +173,17 @@ def verify(
             if len(agree) < min_inliers:
                 continue
             qi, di = qi[agree], di[agree]
-        n, a = fit_similarity(
-            q_xy[qi], cand.xy[di], threshold=threshold_px * cand.work_scale, min_inliers=min_inliers
-        )
-        if a is not None and n >= min_inliers:
-            out.append(Verified(cand.row, n, a))
+        v = _verified(cand, q_xy[qi], cand.xy[di], threshold_px, min_inliers)
+        if v is not None:
+            out.append(v)
     return out
+
+
+def _verified(cand: Candidate, q_pts: np.ndarray, db_pts: np.ndarray, threshold_px: float,
+              min_inliers: int) -> Verified | None:
+    """RANSAC over one candidate's correspondences; the Verified match, or None below `min_inliers`."""
+    n, a = fit_similarity(q_pts, db_pts, threshold=threshold_px * cand.work_scale, min_inliers=min_inliers)
+    return Verified(cand.row, n, a) if a is not None and n >= min_inliers else None
 
 
 def verify_ratio(
@@ -223,8 +228,7 @@ def verify_ratio(
         g = g[keep]
         if len(g) < min_inliers:
             continue
-        n, a = fit_similarity(q_xy[g], cand.xy[nn[g]], threshold=threshold_px * cand.work_scale,
-                              min_inliers=min_inliers)
-        if a is not None and n >= min_inliers:
-            out.append(Verified(cand.row, n, a))
+        v = _verified(cand, q_xy[g], cand.xy[nn[g]], threshold_px, min_inliers)
+        if v is not None:
+            out.append(v)
     return out
