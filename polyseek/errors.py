@@ -46,5 +46,9 @@ class QueryError(PolyseekError, ValueError):
     """A query cannot be run as given (bad image, missing encoder, bad filter)."""
 
 
+class ImageTooLargeError(QueryError):
+    """A query image has more pixels than allowed (checked before its pixels are decoded)."""
+
+
 class MissingDependencyError(PolyseekError, ImportError):
     """An optional package is needed; the message names the extra to install."""

@@ -560,28 +560,37 @@ def region_tiles(ex: Extraction, min_side: int = 160) -> list:
     return out
 
 
-def load_query_image(image: Any, bbox=None):
-    """A query image from a path, bytes or PIL image, EXIF-oriented, RGB, cropped to bbox (x, y, w, h)."""
+def decode_image(source, what: str = "query image", max_pixels: int | None = None):
+    """A path or bytes decoded to an EXIF-oriented RGB PIL image. Unreadable: QueryError; more than `max_pixels`
+    (checked from the header, before the pixels are decoded): ImageTooLargeError."""
+    import io
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as im:
-                im.load()
-                img = ImageOps.exif_transpose(im).convert("RGB")
-        except FileNotFoundError:
-            raise QueryError(f"query image {image} does not exist") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise QueryError(f"query image {image} cannot be read: {e}") from None
-    elif isinstance(image, (bytes, bytearray)):
-        import io
+    from .errors import ImageTooLargeError
 
-        try:
-            with Image.open(io.BytesIO(image)) as im:
-                im.load()
-                img = ImageOps.exif_transpose(im).convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise QueryError(f"query image cannot be read: {e}") from None
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageTooLargeError(f"{what} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}; "
+                                         f"send a smaller image")
+            im.load()
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except FileNotFoundError:
+        raise QueryError(f"{what} does not exist") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, PolyseekError):
+            raise
+        raise QueryError(f"{what} cannot be read ({e}); use PNG, JPEG or WebP") from None
+
+
+def load_query_image(image: Any, bbox=None):
+    """A query image from a path, bytes or PIL image, EXIF-oriented, RGB, cropped to bbox (x, y, w, h)."""
+    if isinstance(image, (bytes, bytearray)):
+        img = decode_image(image)
+    elif isinstance(image, (str, os.PathLike)):
+        img = decode_image(image, f"query image {image}")
     else:
         img = image.convert("RGB")
     if bbox is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
@@ -12,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from polyseek.config import SearchConfig
-from polyseek.errors import QueryError
+from polyseek.errors import ImageTooLargeError, QueryError
+from polyseek.index import decode_image
 from polyseek.store.lance import sql_in
 from polyseek.types import Filters, Query, parse_bbox
 
@@ -37,21 +37,12 @@ EXTRA_SCHEMAS = (SearchIn, FiltersIn, SearchForm)
 
 def load_image(data: bytes, max_pixels: int):
     """Decode an uploaded query image, refusing more than `max_pixels` before decoding the pixels."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if not data:
         raise QueryError("the uploaded image is empty")
     try:
-        im = Image.open(io.BytesIO(data))
-        w, h = im.size
-        if w * h > max_pixels:
-            raise ApiError(413, f"query image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}; "
-                                f"send a smaller image", "TooLargeError")
-        im.load()
-        return ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise QueryError(f"the uploaded file is not an image this server can read ({e}); use PNG, JPEG or WebP") \
-            from None
+        return decode_image(data, "the uploaded image", max_pixels)
+    except ImageTooLargeError as e:
+        raise ApiError(413, str(e), "TooLargeError") from None
 
 
 def frames(state: AppState, hits) -> dict[tuple[str, int | None], list[float]]:
