@@ -5,7 +5,7 @@ Usage:
     python bench/bench_ingest.py --images 239 --pdf-pages 0     # all images, every PDF (0 = no limit)
 
 Each input goes through Polyseek's own index run (`polyseek.open(tmp, IndexConfig(...)).add(...)`), with the
-time spent in the encoder and in store writes taken from the same run (the index's `encode_extractions` and
+time spent in the encoder and in store writes taken from the same run (the index run's `encode_extractions` and
 the store's `write` are wrapped with timers), beside the raw library doing the same work alone:
 sentence-transformers encoding for records, rapidocr on the same images, pypdfium2 text extraction (and
 150-dpi render + rapidocr for pages without a text layer) on the same PDFs.
@@ -35,7 +35,7 @@ class Instrumented:
     def __init__(self, idx):
         self.encode_s = 0.0
         self.write_s = 0.0
-        idx.encode_extractions = self._timed(idx.encode_extractions, "encode_s")
+        idx.indexer.encode_extractions = self._timed(idx.indexer.encode_extractions, "encode_s")
         idx.store.write = self._timed(idx.store.write, "write_s")
 
     def _timed(self, fn, attr: str):

@@ -28,7 +28,7 @@ from PIL import Image, ImageEnhance, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polyseek.encode.local import extract_local_features  # noqa: E402
-from polyseek.retrieve.instance import InstanceIndex  # noqa: E402
+from polyseek.store.instance import InstanceIndex  # noqa: E402
 
 _SOURCES: list[str] = []
 

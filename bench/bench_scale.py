@@ -113,7 +113,7 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------------ build
 def write_manifest(folder: Path, config) -> None:
     """polyseek.json for an index folder whose store the bench filled itself: 512-d synthetic "text" vectors."""
-    from polyseek.index import FORMAT
+    from polyseek.folder import FORMAT
 
     (folder / "polyseek.json").write_text(json.dumps({
         "format": FORMAT, "config": config.to_dict(), "sources": {},
@@ -182,7 +182,7 @@ def serve_child(spec_path: str) -> None:
     import polyseek
     from polyseek.config import SearchConfig
     from polyseek.retrieve.dense import VectorMatrix
-    from polyseek.retrieve.search import DISPLAY_COLUMNS
+    from polyseek.retrieve.hydrate import DISPLAY_COLUMNS
     from polyseek.types import Query
 
     spec = json.loads(Path(spec_path).read_text())
@@ -262,8 +262,8 @@ def main(argv=None):
     import bm25s
 
     from polyseek.config import IndexConfig
-    from polyseek.retrieve.keyword import KeywordIndex
-    from polyseek.retrieve.vector_index import VectorIndex
+    from polyseek.store.keyword import KeywordIndex
+    from polyseek.store.vector_index import VectorIndex
 
     ann_min_rows = args.ann_min_rows or IndexConfig().ann_min_rows
     quantizer = args.quantizer or IndexConfig().ann_quantizer

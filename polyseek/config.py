@@ -72,11 +72,13 @@ class SearchConfig:
     """How a query is answered: which signals, how they are fused, how deep each signal looks."""
 
     signals: tuple[str, ...] = ()  # empty: every signal the index and query support
-    fusion: str = "rrf"  # see polyseek.retrieve.fuse.FUSION_METHODS
+    fusion: str = "rrf"  # a name registered in polyseek.retrieve.fuse.fusions
     rrf_k: int = 60
     weights: tuple[tuple[str, float], ...] = ()  # per-signal weights for weighted fusion methods
     depth: int = 100  # candidates taken from each signal before fusion
     group: bool = True  # one hit per asset, best unit first
+    rerank: str = "none"  # a name registered in polyseek.retrieve.rerank.rerankers
+    rerank_depth: int = 50  # fused candidates the reranker sees
 
     @classmethod
     def from_dict(cls, data):

@@ -1,8 +1,10 @@
-"""The index run: discover → extract → encode → store, incrementally and crash-safely.
+"""The index run: discover → extract → encode → store → derived-index upkeep, incrementally and crash-safely.
 
-Each flushed batch is one store commit, so a kill -9 loses at most the batch in flight. Files are
-skipped when size and mtime (then the content hash) match what the index holds; files that vanished
-from an indexed folder are removed; failures are recorded per file and retried on the next run.
+`IndexRun(folder)` holds the writer-side steps: encoding extractions (pooled page vectors, local features),
+the write order (local features, then the store), removal and the upkeep after a run. Each flushed batch is one
+store commit, so a kill -9 loses at most the batch in flight. Files are skipped when size and mtime (then the
+content hash) match what the index holds; files that vanished from an indexed folder are removed; failures are
+recorded per file and retried on the next run.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import IngestError, PolyseekError
+from .errors import IngestError, NotFoundError, PolyseekError
+from .ingest.base import instance_kinds
+from .store.base import EncodedAsset
 from .types import Extraction
 
 if TYPE_CHECKING:
-    from .index import Index
+    from .folder import IndexFolder
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +72,19 @@ def _progress(enabled: bool, total: int | None, unit: str):
 
 
 class Batcher:
-    """Collects extractions and writes them (encoded) to the store in commits of bounded size."""
+    """Collects extractions and writes them (encoded) to the store in commits of bounded size.
 
-    def __init__(self, index: "Index", report: IndexReport, *, max_units: int = FLUSH_UNITS,
+    Parts of a streamed file are encoded as they come (their pixels dropped) and written with the file's last
+    part, so each file's units still appear in one commit."""
+
+    def __init__(self, run: "IndexRun", report: IndexReport, *, max_units: int = FLUSH_UNITS,
                  max_files: int = FLUSH_FILES):
-        self.index = index
+        self.run = run
         self.max_units, self.max_files = max_units, max_files
         self.report = report
         self.pending: list[Extraction] = []
+        self.partial: dict[str, list[EncodedAsset]] = {}  # asset id -> encoded parts before its final one
+        self.ready: list[EncodedAsset] = []
         self.n_units = 0
         self.started = time.monotonic()
         self.done_paths: list[str] = []
@@ -88,7 +97,9 @@ class Batcher:
             self.done_paths.append(done_path)
         for w in ex.warnings:
             self.report.warnings.append((ex.asset.path, w))
-        if (self.n_units >= self.max_units or len(self.pending) >= self.max_files
+        if not ex.final:
+            self._encode_pending()
+        if (self.n_units >= self.max_units or len(self.ready) + len(self.pending) >= self.max_files
                 or time.monotonic() - self.started > FLUSH_SECONDS):
             self.flush()
 
@@ -96,19 +107,44 @@ class Batcher:
         self.failures.append((path, reason))
         self.report.failed.append((path, reason))
 
+    def drop_partial(self, asset_id: str) -> None:
+        """Forget the parts of a streamed file that failed before its last part."""
+        self.partial.pop(asset_id, None)
+        self.pending = [ex for ex in self.pending if ex.asset.id != asset_id]
+
+    def _encode_pending(self) -> None:
+        if not self.pending:
+            return
+        for ex, ea in zip(self.pending, self.run.encode_extractions(self.pending)):
+            if ex.final:
+                self.ready.append(merge_parts(self.partial.pop(ex.asset.id, []) + [ea]))
+            else:
+                self.partial.setdefault(ex.asset.id, []).append(ea)
+        self.pending = []
+
     def flush(self) -> None:
-        store = self.index.store
-        if self.pending:
-            batch = self.index.encode_extractions(self.pending)
-            self.index.write_batch(batch)
-            self.report.indexed += len(batch)
-            self.report.units += sum(len(b.units) for b in batch)
+        store = self.run.store
+        self._encode_pending()
+        if self.ready:
+            self.run.write_batch(self.ready)
+            self.report.indexed += len(self.ready)
+            self.report.units += sum(len(b.units) for b in self.ready)
         if self.done_paths:
             store.clear_failures(self.done_paths)
         if self.failures:
             store.record_failures(self.failures)
-        self.pending, self.n_units, self.done_paths, self.failures = [], 0, [], []
+        self.ready, self.n_units, self.done_paths, self.failures = [], sum(
+            len(p.units) for parts in self.partial.values() for p in parts), [], []
         self.started = time.monotonic()
+
+
+def merge_parts(parts: list[EncodedAsset]) -> EncodedAsset:
+    """One EncodedAsset from the encoded parts of a streamed file (the last part's asset row)."""
+    if len(parts) == 1:
+        return parts[0]
+    vectors = {f: np.concatenate([p.vectors[f] for p in parts]) for f in parts[-1].vectors}
+    return EncodedAsset(parts[-1].asset, [u for p in parts for u in p.units], vectors,
+                        [x for p in parts for x in p.local])
 
 
 def _unique_id(candidates: Sequence[str], path: str, taken: dict[str, str]) -> str:
@@ -128,17 +164,17 @@ def asset_id_for(path: Path, root: Path, taken: dict[str, str]) -> str:
     return _unique_id([stem, rel.as_posix()], str(path), taken)
 
 
-def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), progress=False,
+def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(), progress=False,
               skip_duplicates: bool = False, report: IndexReport) -> None:
     from .ingest.base import ExtractContext
-    from .ingest.files import discover, extract_file, file_hash
+    from .ingest.files import discover, file_hash, stream_file
 
-    store = index.store
-    existing = {v["path"]: (aid, v) for aid, v in store.asset_index("type != 'record'").items()}
+    store = run.store
+    existing = {v["path"]: (aid, v) for aid, v in store.asset_index(exclude_types=["record"]).items()}
     taken = {aid: v["path"] for aid, v in store.asset_index().items()}
     todo: list[tuple[Path, Path]] = []
     seen: set[str] = set()
-    batch = Batcher(index, report)
+    batch = Batcher(run, report)
     complete_roots: list[Path] = []
     for root in roots:
         root = Path(os.path.abspath(root))
@@ -156,8 +192,9 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
                 todo.append((root, Path(os.path.abspath(item))))
         complete_roots.append(root)
     todo = list({p: (r, p) for r, p in todo}.values())  # a path given twice is indexed once
-    repair = index.assets_missing_features()
-    want_pixels = index.wants_pixels()
+    repair = run.assets_missing_features()
+    want_pixels = run.folder.wants_pixels()
+    region_tiles = bool(run.config.visual_encoder and run.config.region_tiles)
     bar = _progress(progress, len(todo), "file")
     try:
         for root, path in todo:
@@ -185,27 +222,28 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
                 continue
             aid = prev[0] if prev else asset_id_for(path, root, taken)
             taken[aid] = sp
-            ctx = ExtractContext(config=index.config.ingest, asset_id=aid, file_hash=h, want_pixels=want_pixels)
+            ctx = ExtractContext(config=run.config.ingest, asset_id=aid, file_hash=h, want_pixels=want_pixels,
+                                 region_tiles=region_tiles)
             try:
-                ex = extract_file(path, ctx)
-            except IngestError as e:
-                batch.fail(sp, e.reason)
-                continue
-            except (OSError, ValueError, MemoryError) as e:  # a library error the extractor did not translate
-                batch.fail(sp, f"{type(e).__name__}: {e}")
-                continue
-            if skip_duplicates and ex.asset.type == "image" and not prev:
-                from .retrieve.dupes import is_near_duplicate
+                for ex in stream_file(path, ctx):
+                    if skip_duplicates and ex.asset.type == "image" and not prev:
+                        from .retrieve.dupes import is_near_duplicate
 
-                batch.flush()  # images earlier in this run count as indexed
-                dup = is_near_duplicate(index, path)
-                if dup is not None:
-                    report.duplicates.append((sp, dup))
-                    continue
-            ex.asset.id, ex.asset.path = aid, sp
-            ex.asset.source = ex.asset.source or sp
-            ex.asset.hash, ex.asset.size, ex.asset.mtime = h, st.st_size, st.st_mtime
-            batch.add(ex, done_path=sp)
+                        batch.flush()  # images earlier in this run count as indexed
+                        dup = is_near_duplicate(run.folder, path)
+                        if dup is not None:
+                            report.duplicates.append((sp, dup))
+                            break
+                    ex.asset.id, ex.asset.path = aid, sp
+                    ex.asset.source = ex.asset.source or sp
+                    ex.asset.hash, ex.asset.size, ex.asset.mtime = h, st.st_size, st.st_mtime
+                    batch.add(ex, done_path=sp if ex.final else None)
+            except IngestError as e:
+                batch.drop_partial(aid)
+                batch.fail(sp, e.reason)
+            except (OSError, ValueError, MemoryError) as e:  # a library error the extractor did not translate
+                batch.drop_partial(aid)
+                batch.fail(sp, f"{type(e).__name__}: {e}")
         batch.flush()
     finally:
         bar.close()
@@ -213,20 +251,19 @@ def add_files(index: "Index", roots: Sequence[Path], *, include=(), exclude=(), 
     gone = [aid for p, (aid, _) in existing.items()
             if p not in seen and any(p.startswith(str(r) + os.sep) for r in complete_roots) and not os.path.exists(p)]
     if gone:
-        report.removed += store.delete_assets(gone)
-        index.after_delete(gone)
+        report.removed += run.delete_assets(gone)
     stale_failures = [p for p, _, _ in store.failures_list()
                       if any(p.startswith(str(r) + os.sep) for r in complete_roots) and p not in seen]
     store.clear_failures(stale_failures)
 
 
-def add_records(index: "Index", files: Sequence[Path], *, id_field="id", text_fields=("text",), image_field=None,
+def add_records(run: "IndexRun", files: Sequence[Path], *, id_field="id", text_fields=("text",), image_field=None,
                 meta_fields=(), progress=False, report: IndexReport) -> None:
     from .ingest.files import file_hash
     from .ingest.records import iter_records
 
-    store = index.store
-    batch = Batcher(index, report, max_units=FLUSH_RECORD_UNITS, max_files=FLUSH_RECORD_UNITS)
+    store = run.store
+    batch = Batcher(run, report, max_units=FLUSH_RECORD_UNITS, max_files=FLUSH_RECORD_UNITS)
     for f in dict.fromkeys(Path(os.path.abspath(p)) for p in files):
         f = Path(os.path.abspath(f))
         if not f.is_file():
@@ -240,17 +277,16 @@ def add_records(index: "Index", files: Sequence[Path], *, id_field="id", text_fi
         spec = {"id_field": id_field, "text_fields": list(text_fields), "image_field": image_field,
                 "meta_fields": list(meta_fields)}
         src_key = str(f)
-        if index.manifest.get("sources", {}).get(src_key) == {"hash": fh, **spec}:
-            report.skipped += store.count_units(f"path = '{src_key.replace(chr(39), chr(39) * 2)}'")
+        if run.folder.manifest.get("sources", {}).get(src_key) == {"hash": fh, **spec}:
+            report.skipped += store.count_units(path=src_key)
             continue
-        existing = {aid: v["hash"] for aid, v in
-                    store.asset_index(f"source = '{src_key.replace(chr(39), chr(39) * 2)}'").items()}
+        existing = {aid: v["hash"] for aid, v in store.asset_index(source=src_key).items()}
         seen: set[str] = set()
         bar = _progress(progress, None, "rec")
         try:
             for item in iter_records(f, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
-                                     meta_fields=tuple(meta_fields), config=index.config.ingest,
-                                     want_pixels=index.wants_pixels()):
+                                     meta_fields=tuple(meta_fields), config=run.config.ingest,
+                                     want_pixels=run.folder.wants_pixels()):
                 bar.update(1)
                 if isinstance(item, tuple):
                     batch.fail(*item)
@@ -270,10 +306,133 @@ def add_records(index: "Index", files: Sequence[Path], *, id_field="id", text_fi
             bar.close()
         gone = sorted(set(existing) - seen)
         if gone:
-            report.removed += store.delete_assets(gone)
-            index.after_delete(gone)
-        index.manifest.setdefault("sources", {})[src_key] = {"hash": fh, **spec}
-        index.save_manifest()
+            report.removed += run.delete_assets(gone)
+        run.folder.manifest.setdefault("sources", {})[src_key] = {"hash": fh, **spec}
+        run.folder.save_manifest()
+
+
+class IndexRun:
+    """The writer side of one index folder: add and remove assets, keep the derived indexes in step."""
+
+    def __init__(self, folder: "IndexFolder"):
+        self.folder = folder
+        self.store = folder.store
+        self.config = folder.config
+
+    def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
+            text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
+            include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False,
+            skip_duplicates: bool = False) -> IndexReport:
+        """Index files and folders (or records files with `records=True`); see `Index.add`."""
+        paths = check_paths(paths)
+        report = IndexReport()
+        t0 = time.perf_counter()
+        with self.folder.writer():
+            before = self.store.version
+            if records:
+                add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
+                            meta_fields=tuple(meta_fields), progress=progress, report=report)
+            else:
+                add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress,
+                          skip_duplicates=skip_duplicates, report=report)
+            if self.store.version != before:
+                self.store.maintain()
+            self.folder.derived.refresh(force=self.store.version != before)
+            self.folder.save_manifest()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def remove(self, items: Iterable[str]) -> int:
+        """Remove assets by id, by file path, or every asset under a folder path. Returns how many."""
+        with self.folder.writer():
+            idx = self.store.asset_index()
+            ids: set[str] = set()
+            for it in items:
+                if it in idx:
+                    ids.add(it)
+                    continue
+                p = os.path.abspath(it)
+                hits = [aid for aid, v in idx.items() if v["path"] == p or v["path"].startswith(p.rstrip(os.sep) + os.sep)
+                        or v["source"] == p]
+                if not hits:
+                    raise NotFoundError(f"{it!r} is neither an asset id nor an indexed path")
+                ids.update(hits)
+            n = self.delete_assets(sorted(ids))
+            srcs = self.folder.manifest.get("sources", {})
+            for s in [s for s in srcs if not self.store.count_units(path=s)]:
+                srcs.pop(s)
+            self.folder.derived.refresh(force=True)
+            self.folder.save_manifest()
+            return n
+
+    # -- steps ------------------------------------------------------------------------------------
+    def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
+        """Vectors for every unit (a unit listed in `Extraction.pooled` gets the mean of its members' text
+        vectors), local features for the kinds the extractors declare, pixels dropped afterwards."""
+        units = [u for ex in pending for u in ex.units]
+        pooled = {uid: members for ex in pending for uid, members in ex.pooled.items()}
+        vec_text = encode_texts(self.folder.encoder("text"), [("" if u.id in pooled else u.text) for u in units])
+        if pooled:
+            pos = {u.id: i for i, u in enumerate(units)}
+            for uid, members in pooled.items():
+                v = vec_text[[pos[m] for m in members]].mean(axis=0)
+                norm = float(np.linalg.norm(v))
+                vec_text[pos[uid]] = v / norm if norm > 0 else v
+        vec_visual = None
+        if self.config.visual_encoder:
+            vec_visual = encode_images(self.folder.encoder("visual"), [u.image for u in units])
+        feature_kinds = set(instance_kinds()) if self.config.instance else set()
+        out, i = [], 0
+        for ex in pending:
+            n = len(ex.units)
+            vecs = {"vec_text": vec_text[i:i + n]}
+            if vec_visual is not None:
+                vecs["vec_visual"] = vec_visual[i:i + n]
+            local = self._local_features(ex, feature_kinds) if feature_kinds else []
+            for u in ex.units:
+                u.image = None  # pixels are not stored
+            out.append(EncodedAsset(ex.asset, ex.units, vecs, local))
+            i += n
+        return out
+
+    @staticmethod
+    def _local_features(ex: Extraction, kinds: set[str]) -> list[tuple[str, Any]]:
+        from .encode.local import FeatureError, extract_local_features
+
+        out = []
+        for u in ex.units:
+            if u.image is None or u.kind not in kinds:
+                continue
+            try:
+                feats = extract_local_features(u.image)
+            except FeatureError as e:
+                ex.warnings.append(f"no local features for {u.id}: {e}")
+                continue
+            u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
+            out.append((u.id, feats))
+        return out
+
+    def write_batch(self, batch: Sequence[EncodedAsset]) -> None:
+        """Local features first, then the store: a kill in between leaves only feature entries whose units
+        are not (yet) in the store, which search ignores and the next run overwrites."""
+        if self.config.instance:
+            ii = self.folder.instance_index()
+            self.folder.derived.drop_features({ea.asset.id for ea in batch})
+            for ea in batch:
+                for uid, feats in ea.local:
+                    ii.add(uid, feats)
+            ii.commit()
+        self.store.write(batch)
+
+    def delete_assets(self, asset_ids: Sequence[str]) -> int:
+        """Delete assets from the store, then from the derived indexes that follow assets by id; how many."""
+        n = self.store.delete_assets(asset_ids)
+        if self.config.instance and asset_ids and self.folder.derived.drop_features(asset_ids):
+            self.folder.instance_index().commit()
+        return n
+
+    def assets_missing_features(self) -> set[str]:
+        return self.folder.derived.assets_missing_features(instance_kinds())
 
 
 def encode_texts(encoder, texts: list[str]) -> np.ndarray:

@@ -56,11 +56,15 @@ class Asset:
 
 @dataclass
 class Extraction:
-    """What an extractor returns for one file: the asset, its units and non-fatal warnings."""
+    """What an extractor returns for one file (or one part of a streamed file): the asset, its units, non-fatal
+    warnings, and `pooled`: unit id -> ids of units (in the same Extraction) whose mean text vector it gets
+    instead of its own. `final` is False for all but the last part of a streamed file."""
 
     asset: Asset
     units: list[Unit]
     warnings: list[str] = field(default_factory=list)
+    pooled: dict[str, list[str]] = field(default_factory=dict)
+    final: bool = True
 
 
 def parse_bbox(s: str | None) -> BBox | None:

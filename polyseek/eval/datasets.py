@@ -8,6 +8,8 @@ Shared layout: ``corpus/`` (doc id = file stem) or ``corpus.jsonl`` (``{"id","te
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Literal
 
 from ..errors import ConfigError, NotFoundError
 from ..types import Query
+from ..wire import query_from_json
 from .metrics import Qrels, read_qrels
 
 CorpusKind = Literal["files", "records", "none"]
@@ -112,17 +115,12 @@ def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ConfigError(f"{path}:{n}: not JSON ({e.msg})") from None
-            qid = rec.get("id", rec.get("_id"))
-            if qid is None:
-                raise ConfigError(f"{path}:{n}: a query needs an 'id' (or '_id')")
-            image = rec.get("image")
-            if image is not None:
-                image = str((root / image).resolve()) if not Path(image).is_absolute() else image
-            bbox = _query_crop(rec.get("bbox"), image)
-            text = rec.get("text") or None
-            if text is None and image is None:
-                raise ConfigError(f"{path}:{n}: query {qid!r} has neither 'text' nor 'image'")
-            out.append(Query(id=str(qid), text=text, image=image, bbox=tuple(bbox) if bbox else None, k=k))
+            try:
+                q = query_from_json(rec, root, k=k)
+            except ValueError as e:
+                raise ConfigError(f"{path}:{n}: {e}") from None
+            bbox = _query_crop(q.bbox, q.image)
+            out.append(dataclasses.replace(q, bbox=tuple(bbox) if bbox else None))
     return out
 
 

@@ -10,21 +10,23 @@ from pathlib import Path
 
 from ..errors import IngestError, UnsupportedFileError
 
-# kind -> (human name, suffixes)
-KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "jpeg": ("a JPEG image", (".jpg", ".jpeg", ".jpe")),
-    "png": ("a PNG image", (".png",)),
-    "webp": ("a WebP image", (".webp",)),
-    "gif": ("a GIF image", (".gif",)),
-    "bmp": ("a BMP image", (".bmp",)),
-    "tiff": ("a TIFF image", (".tif", ".tiff")),
-    "pdf": ("a PDF", (".pdf",)),
-    "text": ("a text file", (".txt", ".md", ".markdown", ".rst")),
-    "html": ("an HTML file", (".html", ".htm")),
-}
-IMAGE_KINDS = frozenset({"jpeg", "png", "webp", "gif", "bmp", "tiff"})
-SUFFIX_KIND = {suffix: kind for kind, (_, suffixes) in KINDS.items() for suffix in suffixes}
-SUPPORTED_SUFFIXES = tuple(sorted(SUFFIX_KIND))
+IMAGE_KINDS = frozenset({"jpeg", "png", "webp", "gif", "bmp", "tiff"})  # byte formats Pillow reads alike
+
+
+def kinds() -> dict[str, tuple[str, tuple[str, ...], str]]:
+    """format -> (human name, suffixes, extractor name): the extractors' declarations (ingest/base.py)."""
+    from .base import formats
+
+    return formats()
+
+
+def suffix_kind() -> dict[str, str]:
+    return {suffix: kind for kind, (_, suffixes, _) in kinds().items() for suffix in suffixes}
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    return tuple(sorted(suffix_kind()))
+
 
 _HEAD = 2048
 
@@ -68,12 +70,13 @@ def detect(path: Path) -> str:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    expected = SUFFIX_KIND.get(suffix)
+    expected = suffix_kind().get(suffix)
     if expected is None:
         raise UnsupportedFileError(
-            f"unsupported file type {suffix or '(no suffix)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
+            f"unsupported file type {suffix or '(no suffix)'!r}; supported: {', '.join(supported_suffixes())}",
             path=str(path),
         )
+    KINDS = kinds()
     with open(path, "rb") as fh:
         head = fh.read(_HEAD)
     if not head:

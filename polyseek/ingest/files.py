@@ -13,13 +13,14 @@ import os
 import stat
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
-from ..errors import IngestError, MissingDependencyError, PolyseekError
+from ..errors import IngestError, MissingDependencyError
 from ..types import Extraction
 from .base import ExtractContext, extractors
-from .detect import IMAGE_KINDS, SUPPORTED_SUFFIXES, detect
+from .detect import detect, kinds, supported_suffixes
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}  # plus every hidden folder (.git, .polyseek, ...)
 
@@ -146,8 +147,8 @@ def _os_reason(exc: OSError) -> str:
 
 
 def extractor_name(kind: str) -> str:
-    """The registry name of the extractor for a detected kind."""
-    return "image" if kind in IMAGE_KINDS else ("text" if kind in ("text", "html") else kind)
+    """The registry name of the extractor that declared the detected format `kind`."""
+    return kinds()[kind][2]
 
 
 def extract_file(path: str | os.PathLike, ctx: ExtractContext) -> Extraction:
@@ -157,22 +158,47 @@ def extract_file(path: str | os.PathLike, ctx: ExtractContext) -> Extraction:
     `ctx.config.max_file_bytes`. Missing optional packages raise MissingDependencyError (a setup problem, not a
     bad file).
     """
-    from . import images, pdf, text  # noqa: F401  (register the extractors)
-
     path = Path(path)
+    with _translated(path):
+        result = _extractor_for(path, ctx).extract(path, ctx)
+    result.asset.hash = result.asset.hash or ctx.file_hash
+    return result
+
+
+def stream_file(path: str | os.PathLike, ctx: ExtractContext) -> Iterator[Extraction]:
+    """As `extract_file`, as the extractor's parts (see `Extractor.stream`); the last part has `final=True`."""
+    path = Path(path)
+    with _translated(path):
+        parts = _extractor_for(path, ctx).stream(path, ctx)
+    while True:
+        with _translated(path):
+            part = next(parts, None)
+        if part is None:
+            return
+        part.asset.hash = part.asset.hash or ctx.file_hash
+        yield part
+
+
+def _extractor_for(path: Path, ctx: ExtractContext):
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise IngestError("is a folder, not a file" if stat.S_ISDIR(st.st_mode) else "not a regular file",
+                          path=str(path))
+    if st.st_size > ctx.config.max_file_bytes:
+        raise IngestError(f"file is {st.st_size / 2**20:.0f} MiB, over the limit of "
+                          f"{ctx.config.max_file_bytes / 2**20:.0f} MiB (set ingest.max_file_bytes)", path=str(path))
+    kind = detect(path)
+    extractor = extractors.get(extractor_name(kind))()
+    if not ctx.file_hash:
+        ctx.file_hash = file_hash(path)
+    return extractor
+
+
+@contextmanager
+def _translated(path: Path):
+    """OS and decoder-library errors raised inside become IngestErrors that name the file and say why."""
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise IngestError("is a folder, not a file" if stat.S_ISDIR(st.st_mode) else "not a regular file",
-                              path=str(path))
-        if st.st_size > ctx.config.max_file_bytes:
-            raise IngestError(f"file is {st.st_size / 2**20:.0f} MiB, over the limit of "
-                              f"{ctx.config.max_file_bytes / 2**20:.0f} MiB (set ingest.max_file_bytes)", path=str(path))
-        kind = detect(path)
-        extractor = extractors.get(extractor_name(kind))()
-        if not ctx.file_hash:
-            ctx.file_hash = file_hash(path)
-        result = extractor.extract(path, ctx)
+        yield
     except IngestError as exc:
         if exc.path is None:
             raise IngestError(exc.reason, path=str(path)) from exc
@@ -187,10 +213,6 @@ def extract_file(path: str | os.PathLike, ctx: ExtractContext) -> Extraction:
                           path=str(path)) from exc
     except MemoryError as exc:
         raise IngestError("out of memory while reading the file", path=str(path)) from exc
-    except PolyseekError:
-        raise
-    result.asset.hash = result.asset.hash or ctx.file_hash
-    return result
 
 
-__all__ = ["discover", "file_hash", "extract_file", "SUPPORTED_SUFFIXES"]
+__all__ = ["discover", "file_hash", "extract_file", "stream_file", "supported_suffixes"]

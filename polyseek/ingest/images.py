@@ -70,9 +70,9 @@ def _mp(pixels: int) -> str:
 
 
 def _fmt_name(path: Path) -> str:
-    from .detect import SUFFIX_KIND
+    from .detect import suffix_kind
 
-    kind = SUFFIX_KIND.get(path.suffix.lower(), "")
+    kind = suffix_kind().get(path.suffix.lower(), "")
     return {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}.get(kind, "image")
 
 
@@ -140,7 +140,11 @@ class ImageExtractor(Extractor):
     """A whole image as one unit, with OCR text and EXIF metadata."""
 
     asset_type = "image"
-    suffixes = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+    formats = {"jpeg": ("a JPEG image", (".jpg", ".jpeg", ".jpe")), "png": ("a PNG image", (".png",)),
+               "webp": ("a WebP image", (".webp",)), "gif": ("a GIF image", (".gif",)),
+               "bmp": ("a BMP image", (".bmp",)), "tiff": ("a TIFF image", (".tif", ".tiff"))}
+    unit_kinds = ("image", "region")
+    instance_kinds = ("image",)
 
     def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
         path = Path(path)
@@ -150,4 +154,29 @@ class ImageExtractor(Extractor):
         fill_image_asset(asset, image, exif, fmt, mode, ctx.config.thumbnail_size)
         warns: list[str] = []
         unit = image_unit(f"{ctx.asset_id}#img", image, ctx, warns)
-        return Extraction(asset=asset, units=[unit], warnings=warns)
+        units = [unit] + (region_tiles(unit) if ctx.region_tiles else [])
+        return Extraction(asset=asset, units=units, warnings=warns)
+
+
+def region_tiles(unit: Unit, min_side: int = 160) -> list[Unit]:
+    """Multi-scale tiles of a whole-image unit (2x2, and a 3x3 grid for large images, both overlapping), as
+    `region` units with only visual vectors, so a small object can be found semantically."""
+    img = unit.image
+    if img is None or unit.bbox is None:
+        return []
+    out = []
+    sx, sy = unit.bbox[2] / img.width, unit.bbox[3] / img.height  # tile pixels -> unit frame
+    n = 0
+    for g in (2, 3):
+        tw, th = img.width * 2 / (g + 1), img.height * 2 / (g + 1)  # 50% overlap between neighbours
+        if min(tw, th) < min_side:
+            continue
+        for gy in range(g):
+            for gx in range(g):
+                x0, y0 = gx * tw / 2, gy * th / 2
+                box = (int(x0), int(y0), int(round(x0 + tw)), int(round(y0 + th)))
+                n += 1
+                out.append(Unit(id=f"{unit.id.rsplit('#', 1)[0]}#r{n}", kind="region", text="",
+                                bbox=(box[0] * sx, box[1] * sy, (box[2] - box[0]) * sx, (box[3] - box[1]) * sy),
+                                meta={"grid": g}, image=img.crop(box)))
+    return out

@@ -234,7 +234,9 @@ class PdfExtractor(Extractor):
     """A PDF as page units, with block and figure units inside each page."""
 
     asset_type = "pdf"
-    suffixes = (".pdf",)
+    formats = {"pdf": ("a PDF", (".pdf",))}
+    unit_kinds = ("page", "block", "figure")
+    instance_kinds = ("page", "figure")
 
     def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
         import pypdfium2 as pdfium
@@ -268,7 +270,7 @@ class PdfExtractor(Extractor):
                     page.close()
             first_text = next((u.text for u in units if u.kind == "block" and u.text), "")
             asset.title = asset.meta.get("title") or first_text.split("\n")[0][:200] or path.stem
-            return Extraction(asset=asset, units=units, warnings=warns)
+            return Extraction(asset=asset, units=units, warnings=warns, pooled=pooled_pages(units))
         finally:
             doc.close()
 
@@ -374,3 +376,15 @@ def _clip(box, pw: float, ph: float):
 
 def _xywh(box) -> tuple[float, float, float, float]:
     return (round(box[0], 2), round(box[1], 2), round(box[2] - box[0], 2), round(box[3] - box[1], 2))
+
+
+def pooled_pages(units: list[Unit]) -> dict[str, list[str]]:
+    """page unit id -> its text blocks' unit ids, for pages whose text is covered by blocks.
+
+    The page gets the mean of its blocks' vectors instead of its own encoding: the encoder truncates long inputs
+    (MiniLM: 256 tokens), so the mean covers the whole page, and PDF ingest encodes each character once, not twice."""
+    blocks: dict[int, list[str]] = {}
+    for u in units:
+        if u.kind == "block" and u.page is not None and u.text.strip():
+            blocks.setdefault(u.page, []).append(u.id)
+    return {u.id: blocks[u.page] for u in units if u.kind == "page" and blocks.get(u.page)}

@@ -235,7 +235,9 @@ class TextExtractor(Extractor):
     """Plain text, Markdown, reST and HTML files as passages."""
 
     asset_type = "text"
-    suffixes = (".txt", ".md", ".markdown", ".rst", ".html", ".htm")
+    formats = {"text": ("a text file", (".txt", ".md", ".markdown", ".rst")),
+               "html": ("an HTML file", (".html", ".htm"))}
+    unit_kinds = ("passage",)
 
     def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
         path = Path(path)

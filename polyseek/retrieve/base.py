@@ -2,21 +2,34 @@
 
 `retrieve` is the one required method. It returns a `SignalRun`: unit ids, their asset ids and the
 signal's raw scores, best first. Fusion (fuse.py) and grouping work on these runs alone.
+
+Signals register a builder by name (`@signals.register("bm25")`): given a `SignalContext` (the opened index
+folder and what the searcher loaded for this store version) it returns a Retriever, or None when the index
+cannot offer the signal (no visual encoder, instance search off). The searcher builds every registered signal.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..registry import Registry
 from ..types import Query
+
+signals: Registry = Registry("signal")  # name -> builder(SignalContext) -> Retriever | None
+
+
+@dataclass
+class SignalContext:
+    """What a signal builder may use: the index folder (config, store, encoders, derived indexes), the store
+    version, the keyword index and the vector matrices (field -> exact VectorMatrix or ANN VectorIndex)."""
+
+    folder: Any
+    version: int
+    keyword: Any
+    matrices: dict[str, Any]
 
 
 @dataclass
@@ -35,9 +48,8 @@ class Retriever:
     name: ClassVar[str] = ""
     query_modalities: ClassVar[frozenset[str]] = frozenset({"text"})  # what a query must carry to use it
 
-    def retrieve(self, query: Query, depth: int, mask: "np.ndarray | None" = None,
-                 where: str | None = None) -> SignalRun:  # the one required method
-        """`mask`: the unit ids a filter allows (None: all); `where`: the same filter as SQL for the store."""
+    def retrieve(self, query: Query, depth: int, mask: "np.ndarray | None" = None) -> SignalRun:  # required
+        """The `depth` best units for `query`, best first; `mask`: the unit ids a filter allows (None: all)."""
         raise NotImplementedError
 
     def accepts(self, query: Query) -> bool:
@@ -49,21 +61,16 @@ class Retriever:
         return bool(has & self.query_modalities)
 
 
-@contextmanager
-def replaced_folder(folder: Path):
-    """`with replaced_folder(folder) as tmp:` write a derived index into `tmp`; on success it replaces `folder`
-    with two renames, so a reader sees the old index or the new one, never half of one."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None, min_score: float | None = None):
+    """Indices of the k best scores (descending), restricted to `mask` and to scores > min_score."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    keep = np.isfinite(scores[idx])
+    if min_score is not None:
+        keep &= scores[idx] > min_score
+    return idx[keep]

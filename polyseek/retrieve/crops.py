@@ -20,6 +20,8 @@ import numpy as np
 
 from ..config import SearchConfig
 from ..errors import MissingDependencyError, QueryError
+from ..imageio import load_query_image
+from ..store.sql import check_filters
 from ..types import Hit, Query
 from .base import SignalRun
 
@@ -189,9 +191,6 @@ def search_crops(idx, query: Query, config: SearchConfig | None = None, *, max_c
     `ocr=None` reads text in the query image when the index was built with OCR; the text found is searched
     with the text signals, and its line boxes become crops. `query.text`, if given, is searched as well.
     """
-    from ..index import load_query_image
-    from ..store.lance import check_filters, filters_to_sql
-
     config = config or SearchConfig()
     if query.k < 1:
         raise QueryError("k must be at least 1")
@@ -200,16 +199,10 @@ def search_crops(idx, query: Query, config: SearchConfig | None = None, *, max_c
     check_filters(query.filters)
     image = load_query_image(query.image, query.bbox)  # decoded once; every crop is cut from these pixels
     searcher = idx.searcher()
-    names = config.signals or tuple(searcher.retrievers)
-    unknown = [n for n in names if n not in searcher.retrievers]
-    if unknown:
-        raise QueryError(f"signal(s) {', '.join(unknown)} not available in this index; "
-                         f"choose from: {', '.join(searcher.retrievers)}")
-    probe = Query(image=image)
-    image_signals = [searcher.retrievers[n] for n in names if searcher.retrievers[n].accepts(probe)]
-    text_probe = Query(text="x")
-    text_signals = [searcher.retrievers[n] for n in names
-                    if searcher.retrievers[n].accepts(text_probe) and not searcher.retrievers[n].accepts(probe)]
+    # The same signal choice and validation as a plain search: image signals for the crops, text-only signals
+    # for the text read from the image and the query's own text.
+    image_signals = searcher.pick_signals(Query(image=image), config)
+    text_signals = [r for r in searcher.pick_signals(Query(text="x"), config) if r not in image_signals]
 
     use_ocr = idx.config.ingest.ocr if ocr is None else ocr
     lines = []
@@ -223,8 +216,7 @@ def search_crops(idx, query: Query, config: SearchConfig | None = None, *, max_c
     crops = propose_crops(image, max_crops=max_crops, ocr_lines=lines)
     ocr_text = " ".join(l.text for l in lines)
 
-    where = filters_to_sql(query.filters)
-    mask = searcher.mask_for(where) if where else None
+    mask = searcher.mask(query)
     depth = max(config.depth, query.k)
     # (crop number or None for the text query, text-query label, run)
     runs: list[tuple[int | None, str, SignalRun]] = []
@@ -235,7 +227,7 @@ def search_crops(idx, query: Query, config: SearchConfig | None = None, *, max_c
         q = Query(image=sub, k=query.k, filters=query.filters)
         for r in image_signals:
             try:
-                runs.append((ci, "", r.retrieve(q, depth, mask=mask, where=where)))
+                runs.append((ci, "", r.retrieve(q, depth, mask=mask)))
             except QueryError as e:  # a flat crop has no local features; the other crops still count
                 failed.append((ci, str(e)))
     texts = [("ocr", ocr_text)] if ocr_text else []
@@ -244,7 +236,7 @@ def search_crops(idx, query: Query, config: SearchConfig | None = None, *, max_c
     for label, text in texts:
         q = Query(text=text, k=query.k, filters=query.filters)
         for r in text_signals:
-            runs.append((None, label, r.retrieve(q, depth, mask=mask, where=where)))
+            runs.append((None, label, r.retrieve(q, depth, mask=mask)))
     if not image_signals and not texts:
         raise QueryError("searching by image needs a visual signal, and none is available in this index; "
                          "re-index with a visual encoder (polyseek index --visual clip:MODEL ...)")

@@ -1,8 +1,8 @@
 """Dense vector signals: text query → text vectors (MiniLM), text/image query → visual vectors (CLIP).
 
 Below the ANN threshold (`IndexConfig.ann_min_rows`) the vectors are held in memory and searched exactly
-with one matrix product (MEASURED.md: numpy exact search is ~30x faster than an un-indexed store scan).
-Above it a `VectorIndex` (faiss IVF-SQ, vector_index.py) answers; both have the same `search` method.
+with one matrix product (measured on this machine kind: numpy exact search is ~30x faster than an un-indexed LanceDB scan).
+Above it a `VectorIndex` (faiss IVF-SQ, store/vector_index.py) answers; both have the same `search` method.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..types import Query
-from .base import Retriever, SignalRun
-from .keyword import top_k
+from .base import Retriever, SignalContext, SignalRun, signals, top_k
 
 
 class VectorMatrix:
@@ -42,9 +41,49 @@ class DenseRetriever(Retriever):
         self.query_modalities = modalities
         self.matrix = matrix  # VectorMatrix (exact) or VectorIndex (approximate)
 
-    def retrieve(self, query: Query, depth: int, mask=None, where=None) -> SignalRun:
+    def retrieve(self, query: Query, depth: int, mask=None) -> SignalRun:
         q = self.embed(query)
         if q is None:
             return SignalRun(self.name, [], [], np.zeros(0, np.float32))
         uids, aids, s = self.matrix.search(q, depth, mask)
         return SignalRun(self.name, uids, aids, np.asarray(s, np.float32))
+
+
+def text_embedder(folder):
+    """query -> text vector (None for a query without text), with the index's text encoder."""
+
+    def embed(q: Query):
+        if not (q.text and q.text.strip()):
+            return None
+        return folder.encoder("text").encode_queries([q.text])[0]
+
+    return embed
+
+
+def visual_embedder(folder):
+    """query -> visual vector: of its image (decoded and cropped once) or, without one, of its text."""
+
+    def embed(q: Query):
+        from ..imageio import load_query_image
+
+        enc = folder.encoder("visual")
+        if q.image is not None:
+            return enc.encode_images([load_query_image(q.image, q.bbox)])[0]
+        if q.text and q.text.strip():
+            return enc.encode_queries([q.text])[0]
+        return None
+
+    return embed
+
+
+@signals.register("dense")
+def build_dense(ctx: SignalContext) -> DenseRetriever:
+    return DenseRetriever("dense", "vec_text", text_embedder(ctx.folder), frozenset({"text"}), ctx.matrices["vec_text"])
+
+
+@signals.register("visual")
+def build_visual(ctx: SignalContext) -> DenseRetriever | None:
+    if "vec_visual" not in ctx.matrices:
+        return None
+    return DenseRetriever("visual", "vec_visual", visual_embedder(ctx.folder), frozenset({"text", "image"}),
+                          ctx.matrices["vec_visual"])

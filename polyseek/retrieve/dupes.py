@@ -13,154 +13,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import QueryError
+from ..imageio import load_query_image
+from ..store.hashes import HashTable, hamming, near_pairs, phash_jpeg
 
 DEFAULT_THRESHOLD = 10  # bits of 64; resized / recompressed / brightened copies are usually under 6
 DEFAULT_TYPES = ("image", "record")
-CHUNKS = 4
-_FETCH = 256  # thumbnails read per store query
 _lock = threading.Lock()
-
-
-# ---------------------------------------------------------------------------------------------- hashing
-
-def phash(image) -> int:
-    """64-bit DCT perceptual hash of a PIL image: 32x32 grey, 2-D DCT, the 8x8 lowest frequencies against
-    their median."""
-    from PIL import Image
-    from scipy.fft import dctn
-
-    gray = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
-    low = dctn(np.asarray(gray, dtype=np.float64), type=2, norm="ortho")[:8, :8]
-    bits = (low > np.median(low)).ravel()
-    return int(np.packbits(bits).view(">u8")[0])
-
-
-def phash_jpeg(data: bytes) -> int:
-    """pHash of JPEG bytes (a stored thumbnail), decoded at reduced size: only 32x32 pixels are needed."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im.draft("L", (64, 64))
-        return phash(im)
-
-
-def hamming(a, b) -> np.ndarray:
-    return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int64)
-
-
-def _small_masks(bits: int, radius: int) -> np.ndarray:
-    """Every `bits`-bit value with at most `radius` bits set (the XOR masks of a Hamming ball)."""
-    vals = np.arange(1 << bits, dtype=np.int64)
-    return vals[np.bitwise_count(vals) <= radius]
-
-
-def near_pairs(hashes: np.ndarray, threshold: int) -> np.ndarray:
-    """(i, j, distance) rows, i < j, for every pair of 64-bit hashes within `threshold` bits, by multi-index
-    hashing; thresholds over 15 (a chunk radius over 3) fall back to a blocked exhaustive scan."""
-    h = np.asarray(hashes, np.uint64)
-    n = len(h)
-    if n < 2:
-        return np.zeros((0, 3), np.int64)
-    if threshold >= 4 * CHUNKS:
-        return _pairs_exhaustive(h, threshold)
-    bits = 64 // CHUNKS
-    masks = _small_masks(bits, threshold // CHUNKS)
-    found = []
-    for c in range(CHUNKS):
-        chunk = ((h >> np.uint64(bits * c)) & np.uint64((1 << bits) - 1)).astype(np.int64)
-        order = np.argsort(chunk, kind="stable")
-        vals = chunk[order]
-        keys = (chunk[:, None] ^ masks[None, :]).ravel()
-        lo = np.searchsorted(vals, keys, "left")
-        cnt = np.searchsorted(vals, keys, "right") - lo
-        total = int(cnt.sum())
-        if not total:
-            continue
-        qi = np.repeat(np.repeat(np.arange(n), len(masks)), cnt)
-        offs = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        pj = order[np.repeat(lo, cnt) + offs]
-        keep = qi < pj
-        found.append(qi[keep] * n + pj[keep])
-    if not found:
-        return np.zeros((0, 3), np.int64)
-    codes = np.unique(np.concatenate(found))
-    i, j = codes // n, codes % n
-    d = hamming(h[i], h[j])
-    keep = d <= threshold
-    return np.stack([i[keep], j[keep], d[keep]], axis=1)
-
-
-def _pairs_exhaustive(h: np.ndarray, threshold: int, block: int = 1024) -> np.ndarray:
-    out = []
-    for s in range(0, len(h), block):
-        d = hamming(h[s:s + block, None], h[None, :])
-        i, j = np.nonzero(d <= threshold)
-        i = i + s
-        keep = i < j
-        out.append(np.stack([i[keep], j[keep], d[i[keep] - s, j[keep]]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 3), np.int64)
-
-
-# ---------------------------------------------------------------------------------------------- hash table
-
-@dataclass
-class HashTable:
-    """pHash of every asset with a thumbnail (of the given types), in sync with the store."""
-
-    ids: list[str]
-    content: list[str]  # the asset's content hash when its pHash was computed
-    hashes: np.ndarray  # uint64
-
-    @staticmethod
-    def load_or_build(idx, types: Sequence[str] = DEFAULT_TYPES) -> "HashTable":
-        """The cached table, brought up to date: new or changed assets are hashed, removed ones dropped."""
-        from ..store.lance import sql_in
-
-        path = Path(idx.path) / "dupes" / "phash.npz"
-        cached: dict[str, tuple[str, int]] = {}
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    cached = {i: (c, int(v)) for i, c, v in zip(z["ids"].tolist(), z["content"].tolist(),
-                                                                 z["hashes"].tolist())}
-            except (OSError, ValueError, KeyError):
-                cached = {}  # a damaged cache is rebuilt
-        assets = {a: v for a, v in idx.store.asset_index().items() if v["type"] in types}
-        todo = [a for a, v in assets.items() if a not in cached or cached[a][0] != v["hash"]]
-        fresh: dict[str, tuple[str, int]] = {}
-        for s in range(0, len(todo), _FETCH):
-            chunk = todo[s:s + _FETCH]
-            t = idx.store.assets.search().where(sql_in("id", chunk)).select(["id", "thumbnail"]).limit(None).to_arrow()
-            for aid, thumb in zip(t.column("id").to_pylist(), t.column("thumbnail").to_pylist()):
-                if thumb:
-                    try:
-                        fresh[aid] = (assets[aid]["hash"], phash_jpeg(thumb))
-                    except OSError:
-                        continue  # an unreadable thumbnail: the asset is left out of duplicate detection
-        keep = {a: cached[a] for a in assets if a in cached and a not in todo}
-        keep.update(fresh)
-        ids = sorted(keep)
-        table = HashTable(ids, [keep[a][0] for a in ids], np.asarray([keep[a][1] for a in ids], np.uint64))
-        if fresh or len(keep) != len(cached):
-            table.save(path)
-        return table
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".phash.{os.getpid()}.{threading.get_ident()}.npz")
-        np.savez(tmp, ids=np.asarray(self.ids, dtype=str), content=np.asarray(self.content, dtype=str),
-                 hashes=self.hashes)
-        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------- confirmation
@@ -214,7 +80,7 @@ class _Matcher:
 
     def __init__(self, idx, min_cover: float):
         self.idx = idx
-        self.ii = idx.instance_index()
+        self.ii = idx.derived.instance_index()
         self.min_cover = min_cover
         self._cache: dict[str, dict[str, tuple]] = {}
 
@@ -274,7 +140,7 @@ class _Matcher:
 def thumbnail_image(idx, aid: str):
     from PIL import Image
 
-    data = idx.asset(aid).get("thumbnail")
+    data = idx.store.thumbnails([aid]).get(aid)
     if not data:
         raise QueryError(f"asset {aid!r} has no thumbnail")
     with Image.open(io.BytesIO(data)) as im:
@@ -283,13 +149,14 @@ def thumbnail_image(idx, aid: str):
 
 def find_duplicates(idx, threshold: int = DEFAULT_THRESHOLD, *, confirm: bool = True,
                     types: Sequence[str] = DEFAULT_TYPES, min_cover: float = 0.8) -> DupeReport:
-    """Groups of near-identical images in `idx` (see the module docstring). Without instance features (or with
+    """Groups of near-identical images in `idx` (an IndexFolder or an Index; see the module docstring). Without instance features (or with
     `confirm=False`) the hash alone decides, and the report says so (`verified` is False)."""
+    idx = getattr(idx, "folder", idx)
     if not 0 <= threshold <= 32:
         raise QueryError(f"threshold must be between 0 and 32 bits (of 64), got {threshold}")
     t0 = time.perf_counter()
     with _lock:
-        table = HashTable.load_or_build(idx, types)
+        table = HashTable.load_or_build(idx.store, idx.path / "dupes", types)
     pairs = near_pairs(table.hashes, threshold)
     verified = bool(confirm and idx.config.instance)
     matcher = _Matcher(idx, min_cover) if verified else None
@@ -331,11 +198,9 @@ def _group(idx, pairs: list[DupePair]) -> list[DupeGroup]:
 
 def _pixels(idx, aids: list[str]) -> dict[str, int]:
     """Pixel count of each asset's image (from its unit's stored size), to pick the copy worth keeping."""
-    from ..store.lance import sql_in
-
     if not aids:
         return {}
-    t = idx.store.scan_units(["asset_id", "meta"], where=sql_in("asset_id", aids))
+    t = idx.store.scan_units(["asset_id", "meta"], asset_ids=aids)
     out: dict[str, int] = {}
     for aid, meta in zip(t.column("asset_id").to_pylist(), t.column("meta").to_pylist()):
         px = (json.loads(meta) if meta else {}).get("pixels")
@@ -347,15 +212,16 @@ def _pixels(idx, aids: list[str]) -> dict[str, int]:
 def is_near_duplicate(idx, image, threshold: int = DEFAULT_THRESHOLD, *, min_cover: float = 0.8,
                       types: Sequence[str] = DEFAULT_TYPES) -> str | None:
     """The id of an indexed asset that `image` (a PIL image or a path) nearly duplicates, or None: the hash
-    proposes, instance matching confirms (hash only when the index has no instance features). For skip-at-ingest."""
-    from ..index import load_query_image
+    proposes, instance matching confirms (hash only when the index has no instance features). For skip-at-ingest.
+    `idx`: an IndexFolder or an Index."""
+    idx = getattr(idx, "folder", idx)
     from ..ingest.common import thumbnail_jpeg
 
     img = load_query_image(image)
     thumb = thumbnail_jpeg(img, idx.config.ingest.thumbnail_size)  # hashed exactly as stored thumbnails are
     h = phash_jpeg(thumb)
     with _lock:
-        table = HashTable.load_or_build(idx, types)
+        table = HashTable.load_or_build(idx.store, idx.path / "dupes", types)
     if not table.ids:
         return None
     d = hamming(table.hashes, h)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Union
 
 from ..errors import ConfigError, UnknownNameError
+from ..registry import Registry
 
 Scores = dict[str, float]
 Runs = Mapping[str, Mapping[str, float]]
@@ -140,6 +141,21 @@ def _weights(runs: Runs, weights: Weights) -> dict[str, float]:
     return {n: float(w.get(n, 1.0)) for n in names}
 
 
+fusions: Registry[Callable[..., Scores]] = Registry("fusion method")
+
+
+def register_fusion(name: str, *, weighted: bool):
+    """Register a fusion function under `name`. `weighted`: it honours per-run weights; one that does not is
+    given none (`fuse` rejects weights for it with an error instead of silently ignoring them)."""
+
+    def deco(fn):
+        fn.weighted = weighted
+        return fusions.register(name)(fn)
+
+    return deco
+
+
+@register_fusion("rrf", weighted=True)
 def rrf(runs: Runs, k: int = 60, weights: Weights = None) -> Scores:
     """Reciprocal rank fusion, Cormack et al. 2009: sum over runs of w / (k + rank)."""
     if k < 0:
@@ -153,7 +169,8 @@ def rrf(runs: Runs, k: int = 60, weights: Weights = None) -> Scores:
     return out
 
 
-def combsum(runs: Runs, weights: Weights = None) -> Scores:
+@register_fusion("combsum", weighted=False)
+def combsum(runs: Runs) -> Scores:
     """CombSUM, Fox & Shaw 1993: sum of a doc's scores (a missing doc contributes 0)."""
     out: Scores = {}
     for scores in runs.values():
@@ -162,7 +179,8 @@ def combsum(runs: Runs, weights: Weights = None) -> Scores:
     return out
 
 
-def combmnz(runs: Runs, weights: Weights = None) -> Scores:
+@register_fusion("combmnz", weighted=False)
+def combmnz(runs: Runs) -> Scores:
     """CombMNZ, Fox & Shaw 1993: CombSUM times the number of runs that retrieved the doc."""
     total: Scores = {}
     hits: dict[str, int] = {}
@@ -173,7 +191,8 @@ def combmnz(runs: Runs, weights: Weights = None) -> Scores:
     return {d: s * hits[d] for d, s in total.items()}
 
 
-def combmax(runs: Runs, weights: Weights = None) -> Scores:
+@register_fusion("combmax", weighted=False)
+def combmax(runs: Runs) -> Scores:
     """CombMAX, Fox & Shaw 1993: a doc's best score over the runs that retrieved it."""
     out: Scores = {}
     for scores in runs.values():
@@ -183,6 +202,7 @@ def combmax(runs: Runs, weights: Weights = None) -> Scores:
     return out
 
 
+@register_fusion("wsum", weighted=True)
 def wsum(runs: Runs, weights: Weights = None) -> Scores:
     """Weighted sum of scores (a missing doc contributes 0); equal weights give CombSUM."""
     w = _weights(runs, weights)
@@ -194,21 +214,9 @@ def wsum(runs: Runs, weights: Weights = None) -> Scores:
     return out
 
 
-FUSION_METHODS: dict[str, Callable[..., Scores]] = {
-    "rrf": rrf,
-    "combsum": combsum,
-    "combmnz": combmnz,
-    "combmax": combmax,
-    "wsum": wsum,
-}
-
-
 def get_method(name: str) -> Callable[..., Scores]:
     """The fusion function registered as ``name``; unknown names list the known ones."""
-    try:
-        return FUSION_METHODS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown fusion method {name!r}; choose from: {', '.join(FUSION_METHODS)}") from None
+    return fusions.get(name)
 
 
 def fuse(runs: Runs, method: str = "rrf", norm: str | None = None, weights: Weights = None, **kw) -> Scores:
@@ -226,9 +234,17 @@ def fuse(runs: Runs, method: str = "rrf", norm: str | None = None, weights: Weig
             raise ConfigError(f"fusion {method}:{spec_norm} conflicts with norm={norm!r}")
         norm = spec_norm
     fn = get_method(method)
+    if weights is not None and not getattr(fn, "weighted", False):
+        given = dict(weights) if isinstance(weights, Mapping) else weights
+        if given:  # empty weights mean "none"
+            raise ConfigError(f"fusion method {method!r} does not use weights; drop them or choose a weighted "
+                              f"method: {', '.join(n for n in fusions.names() if getattr(fusions.get(n), 'weighted', False))}")
+        weights = None
     runs = {name: r for name, r in runs.items() if r}
     if not runs:
         return {}
     if norm is not None:
         runs = normalize(runs, norm)
-    return fn(runs, weights=weights, **kw)
+    if getattr(fn, "weighted", False):
+        kw["weights"] = weights
+    return fn(runs, **kw)

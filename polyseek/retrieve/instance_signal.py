@@ -12,11 +12,7 @@ import threading
 import numpy as np
 
 from ..types import Query
-from .base import Retriever, SignalRun
-
-
-def asset_of(unit_id: str) -> str:
-    return unit_id.rsplit("#", 1)[0]
+from .base import Retriever, SignalContext, SignalRun, signals
 
 
 class InstanceRetriever(Retriever):
@@ -28,7 +24,7 @@ class InstanceRetriever(Retriever):
         self.store = store
         self._lock = threading.Lock()
 
-    def retrieve(self, query: Query, depth: int, mask=None, where=None) -> SignalRun:
+    def retrieve(self, query: Query, depth: int, mask=None) -> SignalRun:
         with self._lock:
             matches = self.index.search(query.image, None, k=max(depth, 1) if mask is None else max(depth * 4, 50))
         rows = self.store.get_units([m.unit_id for m in matches], ["id", "asset_id", "bbox", "meta"])
@@ -58,3 +54,11 @@ def to_unit_box(box, row) -> list[float]:
     sx, sy = ub[2] / px[0], ub[3] / px[1]
     x, y, w, h = box
     return [round(ub[0] + x * sx, 2), round(ub[1] + y * sy, 2), round(w * sx, 2), round(h * sy, 2)]
+
+
+@signals.register("instance")
+def build_instance(ctx: SignalContext) -> InstanceRetriever | None:
+    if not ctx.folder.config.instance:
+        return None
+    # Reopen: another process (an index run beside a server) may have committed features.
+    return InstanceRetriever(ctx.folder.derived.instance_index(reopen=True), ctx.folder.store)

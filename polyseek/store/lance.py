@@ -11,19 +11,18 @@ units by id: no duplicates, nothing committed earlier lost.
 from __future__ import annotations
 
 import datetime as _dt
-import fnmatch
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import QueryError
-from ..types import Filters
 from .base import EncodedAsset, Store
+from ..types import Filters
+from .sql import _sql_str, filters_to_sql, sql_in
 
 log = logging.getLogger(__name__)
 
@@ -31,58 +30,9 @@ UNIT_COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "t0", "t1", "c
                 "meta", "asset_type", "path", "created"]
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Iterable[str]) -> str:
-    vals = list(values)
-    if not vals:
-        return "false"
-    return f"{column} IN ({', '.join(_sql_str(v) for v in vals)})"
-
-
-def glob_to_like(pattern: str) -> str:
-    """A path glob as a SQL LIKE pattern. `*` and `?` match any characters (including `/`).
-    A relative glob matches at the end of the path, so "*.pdf" and "reports/*" work as expected."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append("%")
-        elif ch == "?":
-            out.append("_")
-        elif ch in "%_\\":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    like = "".join(out)
-    if not pattern.startswith(("/", "*")):
-        like = "%/" + like
-    return like
-
-
-def _ts(d: _dt.datetime) -> str:
-    if d.tzinfo is not None:
-        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-    return f"timestamp '{d.strftime('%Y-%m-%d %H:%M:%S')}'"
-
-
-def filters_to_sql(f: Filters | None) -> str | None:
-    """Translate Filters into a LanceDB (DataFusion SQL) predicate over the units table."""
-    if f is None or f.is_empty():
-        return None
-    parts = []
-    if f.type:
-        parts.append(sql_in("asset_type", f.type))
-    if f.kind:
-        parts.append(sql_in("kind", f.kind))
-    if f.path:
-        parts.append(f"path LIKE {_sql_str(glob_to_like(f.path))}")
-    if f.after:
-        parts.append(f"created >= {_ts(f.after)}")
-    if f.before:
-        parts.append(f"created < {_ts(f.before)}")
-    return " AND ".join(parts)
+def _and(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return " AND ".join(f"({p})" for p in kept) if kept else None
 
 
 def _naive_utc(d: _dt.datetime | None) -> _dt.datetime | None:
@@ -265,13 +215,20 @@ class LanceStore(Store):
     def version(self) -> int:
         return int(self.units.version)
 
-    def count_units(self, where: str | None = None) -> int:
-        return int(self.units.count_rows(where)) if where else int(self.units.count_rows())
+    def count_units(self, *, path: str | None = None) -> int:
+        """Units in the store (of the assets at `path`: a file, or a records file)."""
+        return int(self.units.count_rows(f"path = {_sql_str(path)}")) if path else int(self.units.count_rows())
 
-    def asset_index(self, where: str | None = None) -> dict[str, dict[str, Any]]:
-        """id -> {path, source, type, hash, size, mtime} for bookkeeping (no thumbnails)."""
+    def asset_index(self, *, types: Sequence[str] | None = None, exclude_types: Sequence[str] | None = None,
+                    paths: Sequence[str] | None = None, source: str | None = None) -> dict[str, dict[str, Any]]:
+        """id -> {path, source, type, hash, size, mtime} for bookkeeping (no thumbnails), optionally only the
+        assets of some types, not of others, at some paths, or from one source file."""
         cols = ["id", "path", "source", "type", "hash", "size", "mtime"]
         q = self.assets.search().select(cols)
+        where = _and(sql_in("type", types) if types is not None else None,
+                     f"NOT ({sql_in('type', exclude_types)})" if exclude_types else None,
+                     sql_in("path", paths) if paths is not None else None,
+                     f"source = {_sql_str(source)}" if source is not None else None)
         if where:
             q = q.where(where)
         t = q.limit(None).to_arrow() if self.assets.count_rows() else None
@@ -306,11 +263,31 @@ class LanceStore(Store):
         t = self.units.search().where(f"asset_id = {_sql_str(asset_id)}").select(list(columns)).limit(None).to_arrow()
         return t.to_pylist()
 
-    def scan_units(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
+    def scan_units(self, columns: Sequence[str], *, kinds: Sequence[str] | None = None,
+                   asset_ids: Sequence[str] | None = None, filters: Filters | None = None) -> pa.Table:
+        """The given columns of every unit (only those of some kinds, of some assets, or passing search filters)."""
+        where = _and(sql_in("kind", kinds) if kinds is not None else None,
+                     sql_in("asset_id", asset_ids) if asset_ids is not None else None, filters_to_sql(filters))
         q = self.units.search().select(list(columns))
         if where:
             q = q.where(where)
         return q.limit(None).to_arrow() if self.units.count_rows() else pa.table({c: [] for c in columns})
+
+    def unit_ids_matching(self, filters: Filters | None) -> np.ndarray | None:
+        """The ids of the units that pass `filters` (None when there are no filters: every unit passes)."""
+        if filters is None or filters.is_empty():
+            return None
+        return self.scan_units(["id"], filters=filters).column("id").to_numpy(zero_copy_only=False)
+
+    def thumbnails(self, asset_ids: Sequence[str], chunk: int = 256) -> dict[str, bytes]:
+        """asset id -> stored thumbnail (JPEG bytes), for the assets that have one."""
+        out: dict[str, bytes] = {}
+        ids = list(asset_ids)
+        for s in range(0, len(ids), chunk):
+            t = (self.assets.search().where(sql_in("id", ids[s:s + chunk])).select(["id", "thumbnail"])
+                 .limit(None).to_arrow())
+            out.update({a: b for a, b in zip(t.column("id").to_pylist(), t.column("thumbnail").to_pylist()) if b})
+        return out
 
     def failures_list(self) -> list[tuple[str, str, Any]]:
         if not self.failures.count_rows():
@@ -435,15 +412,3 @@ class PinnedRows:
         if missing:
             out.update(self.store.get_units(missing, columns))
         return out
-
-
-def path_matches(path: str, pattern: str) -> bool:
-    """Python-side twin of glob_to_like, for filtering in memory."""
-    if not pattern.startswith(("/", "*")):
-        pattern = "*/" + pattern
-    return fnmatch.fnmatchcase(path, pattern)
-
-
-def check_filters(f: Filters) -> None:
-    if f.after and f.before and f.after >= f.before:
-        raise QueryError(f"--after {f.after:%Y-%m-%d} is not before --before {f.before:%Y-%m-%d}")

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from polyseek.errors import NotFoundError, PolyseekError
 
 from .config import ServeConfig
 from .errors import ApiError
@@ -44,7 +43,7 @@ class AppState:
     def warm_up(self) -> None:
         """Build the searcher and load the text encoder, so the first query is as fast as the rest."""
         self.index.searcher()
-        if self.index.store.count_units():
+        if self.index.count_units():
             self.index.encoder("text").encode_queries(["warm up"])
 
     # -- reading ----------------------------------------------------------------------------------
@@ -63,11 +62,11 @@ class AppState:
     def served_roots(self) -> frozenset[str]:
         """Real paths of the folders files may be served from: the folders holding indexed files, the uploads
         folder and the --allow-root folders. Recomputed when the store changes."""
-        ver = self.index.store.version
+        ver = self.index.version
         with self._roots_lock:
             if self._roots[0] == ver:
                 return self._roots[1]
-            dirs = {os.path.dirname(v["path"]) for v in self.index.store.asset_index("type != 'record'").values()}
+            dirs = {os.path.dirname(v["path"]) for v in self.index.assets().values() if v["type"] != "record"}
             roots = {os.path.realpath(d) for d in dirs}
             roots.add(os.path.realpath(self.config.uploads))
             roots.update(str(p) for p in self.config.allow_roots + self.config.extra_roots)
@@ -94,22 +93,7 @@ class AppState:
             if key in self._renders:
                 self._renders.move_to_end(key)
                 return self._renders[key]
-            import pypdfium2 as pdfium
-
-            try:
-                doc = pdfium.PdfDocument(str(path))
-            except pdfium.PdfiumError as e:
-                raise PolyseekError(f"cannot open {path.name}: {e}") from None
-            try:
-                n = len(doc)
-                if not 1 <= page <= n:
-                    raise NotFoundError(f"page {page} does not exist; {asset['id']!r} has {n} page(s)")
-                p = doc[page - 1]
-                w_pt = p.get_width() or 1.0
-                img = p.render(scale=width / w_pt).to_pil()
-                p.close()
-            finally:
-                doc.close()
+            img = self.index.page_render(asset["id"], page, width, path=str(path))
             buf = io.BytesIO()
             img.convert("RGB").save(buf, "PNG", optimize=False)
             data = buf.getvalue()

@@ -228,6 +228,7 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
 
     from polyseek.errors import PolyseekError
     from polyseek.types import Query
+    from polyseek.wire import query_from_json
 
     if not queries_file and not text and not image:
         raise click.UsageError("give a query TEXT, --image FILE, or --queries FILE")
@@ -248,13 +249,11 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
             for line_no, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
+                q = None
                 try:
                     q = json.loads(line)
-                    qid = str(q.get("id", line_no))
-                    img = q.get("image")
-                    if img and not os.path.isabs(img):
-                        img = str(base / img)
-                    query = Query(id=qid, text=q.get("text"), image=img, bbox=q.get("bbox"), k=k, filters=filters)
+                    query = query_from_json(q, base, k=k, filters=filters, default_id=str(line_no))
+                    qid = query.id
                     t0 = time.perf_counter()
                     hits = idx.search_query(query, config)
                     took = (time.perf_counter() - t0) * 1000

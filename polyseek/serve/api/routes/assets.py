@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import mimetypes
 from typing import Any, Optional
 
@@ -49,7 +48,7 @@ def _state(request: Request) -> AppState:
 def list_assets(request: Request, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
                 type: Optional[str] = Query(None, description="Only this asset type")):
     st = _state(request)
-    rows = st.index.store.asset_index()
+    rows = st.index.assets()
     items = [{"id": k, "path": v["path"], "type": v["type"], "mtime": v["mtime"]} for k, v in rows.items()
              if type is None or v["type"] == type]
     items.sort(key=lambda r: (-(r["mtime"] or 0), r["id"]))
@@ -94,19 +93,7 @@ async def file(request: Request, asset_id: str,
 @router.get("/assets/{asset_id:path}/units", summary="The asset's searchable units (pages, blocks, passages...)")
 def units(asset_id: str, request: Request):
     st = _state(request)
-    st.asset(asset_id)
-    rows = st.index.store.units_of_asset(asset_id, ["id", "kind", "text", "page", "bbox", "t0", "t1", "char_start",
-                                                    "char_end", "meta"])
-    out = []
-    for r in rows:
-        meta = r.pop("meta")
-        try:
-            r["meta"] = json.loads(meta) if meta else {}
-        except ValueError:
-            r["meta"] = {}
-        out.append(_jsonable(r))
-    out.sort(key=lambda u: (u["page"] or 0, {"page": 0, "image": 0}.get(u["kind"], 1), u["id"]))
-    return {"asset": asset_id, "units": out}
+    return {"asset": asset_id, "units": [_jsonable(r) for r in st.index.units(asset_id)]}
 
 
 @router.get("/assets/{asset_id:path}", summary="An asset's metadata")

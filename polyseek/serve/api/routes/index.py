@@ -14,10 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from polyseek.store.lance import sql_in
 
 from ..errors import ApiError
-from ..models import IndexPathsIn, RemoveIn
+from polyseek.wire import IndexPathsIn, RemoveIn
 from ..security import require_token
 from ..state import AppState
 
@@ -68,7 +67,7 @@ def add_paths(state: AppState, paths: list[str]) -> dict[str, Any]:
     paths = list(dict.fromkeys(paths))  # the same file twice in one run makes the store's merge ambiguous
     with state.write_lock:
         report = state.writer().add(paths, progress=False)
-        rows = state.writer().store.asset_index(sql_in("path", [os.path.abspath(p) for p in paths]))
+        rows = state.writer().assets(paths=[os.path.abspath(p) for p in paths])
     state.index.refresh()  # let the next search see this commit at once
     out = report.to_dict()
     out["assets"] = sorted(rows)
@@ -132,7 +131,7 @@ def remove(body: RemoveIn, request: Request):
     state: AppState = request.app.state.polyseek
     roots = [os.path.realpath(r) for r in (*state.config.allow_roots, state.config.uploads)]
     with state.write_lock:
-        known = state.writer().store.asset_index()
+        known = state.writer().assets()
         for item in body.items:
             # An asset id, or a path inside an allowed root or the uploads folder: "/" must not wipe the index.
             if item not in known and not _inside(os.path.realpath(item), roots):

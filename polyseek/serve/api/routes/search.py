@@ -12,12 +12,11 @@ from pydantic import ValidationError
 
 from polyseek.config import SearchConfig
 from polyseek.errors import ImageTooLargeError, QueryError
-from polyseek.index import decode_image
-from polyseek.store.lance import sql_in
+from polyseek.imageio import decode_image
 from polyseek.types import Filters, Query, parse_bbox
 
 from ..errors import ApiError
-from ..models import FiltersIn, SearchForm, SearchIn, SearchOut
+from polyseek.wire import FiltersIn, SearchForm, SearchIn, SearchOut
 from ..security import require_token
 from ..state import AppState
 
@@ -47,16 +46,7 @@ def load_image(data: bytes, max_pixels: int):
 
 def frames(state: AppState, hits) -> dict[tuple[str, int | None], list[float]]:
     """(asset id, page) -> [width, height] of the coordinate space of that page or image."""
-    ids = sorted({h.asset.id for h in hits if h.unit.bbox is not None})
-    if not ids:
-        return {}
-    t = state.index.store.scan_units(["asset_id", "kind", "page", "bbox"],
-                                     where=f"{sql_in('asset_id', ids)} AND kind IN ('page', 'image')")
-    out = {}
-    for r in t.to_pylist():
-        if r["bbox"]:
-            out[(r["asset_id"], r["page"] if r["kind"] == "page" else None)] = [float(r["bbox"][2]), float(r["bbox"][3])]
-    return out
+    return state.index.page_sizes([h.asset.id for h in hits if h.unit.bbox is not None])
 
 
 def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str | None = None) -> dict[str, Any]:

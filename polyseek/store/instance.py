@@ -9,7 +9,6 @@ by also searching with the mirrored query and keeping the better match per image
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 from dataclasses import asdict, dataclass
@@ -19,7 +18,8 @@ import numpy as np
 
 from ..encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
 from ..errors import IndexMismatchError, QueryError
-from . import instance_store as store
+from ..imageio import clip_box, load_query_image
+from . import instance_segments as store
 from .instance_verify import Candidate, verify, verify_ratio
 from .instance_vocab import Vocabulary
 
@@ -328,7 +328,7 @@ class InstanceIndex:
         Only geometrically verified matches are returned. Raises QueryError for an unreadable, tiny or blank
         query image.
         """
-        image = _load_query_image(image)
+        image = load_query_image(image, min_side=1)
         crop, offset = _crop(image, bbox)
         with self._lock, _one_blas_thread():
             self._materialize()
@@ -528,50 +528,16 @@ def _one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-def _load_query_image(image):
-    """A PIL image, from a PIL image or a path; unreadable input becomes a QueryError."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as im:
-                im = ImageOps.exif_transpose(im)
-                im.load()
-                image = im.copy()
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as e:
-            raise QueryError(f"cannot read query image {os.fspath(image)!r}: {e}") from e
-    if not isinstance(image, Image.Image):
-        raise QueryError(f"the query image must be a PIL image or a file path, got {type(image).__name__}")
-    try:
-        image.load()
-    except (OSError, ValueError) as e:
-        raise QueryError(f"cannot decode the query image: {e}") from e
-    return image
-
-
 _MIN_QUERY_SIDE = 16
 
 
 def _crop(image, bbox) -> tuple[Any, tuple[int, int]]:
-    """The query region and its top-left offset in the query image."""
-    w, h = image.size
-    if bbox is None:
-        x0, y0, x1, y1 = 0, 0, w, h
-    else:
-        try:
-            x, y, bw, bh = (float(v) for v in bbox)
-        except (TypeError, ValueError) as e:
-            raise QueryError(f"crop box must be [x, y, w, h] numbers, got {bbox!r}") from e
-        if not all(math.isfinite(v) for v in (x, y, bw, bh)) or bw <= 0 or bh <= 0:
-            raise QueryError(f"crop box {list(bbox)} must have a positive width and height")
-        x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
-        x1, y1 = min(w, math.ceil(x + bw)), min(h, math.ceil(y + bh))
-        if x1 <= x0 or y1 <= y0:
-            raise QueryError(f"crop box {list(bbox)} lies outside the {w}x{h} query image")
+    """The query region (clipped to the image) and its top-left offset in the query image."""
+    x0, y0, x1, y1 = (0, 0, *image.size) if bbox is None else clip_box(image.size, bbox)
     if x1 - x0 < _MIN_QUERY_SIDE or y1 - y0 < _MIN_QUERY_SIDE:
         raise QueryError(
             f"the query region is {x1 - x0}x{y1 - y0} pixels; instance search needs at least "
             f"{_MIN_QUERY_SIDE}x{_MIN_QUERY_SIDE}"
         )
-    region = image if (x0, y0, x1, y1) == (0, 0, w, h) else image.crop((x0, y0, x1, y1))
+    region = image if (x0, y0, x1, y1) == (0, 0, *image.size) else image.crop((x0, y0, x1, y1))
     return region, (x0, y0)

@@ -1,13 +1,15 @@
-"""Pydantic models at the HTTP boundary (requests validated, unknown keys rejected; responses documented)."""
+"""The wire formats: queries and hits as JSON, for the HTTP API (pydantic models: requests validated, unknown keys
+rejected, responses documented), the CLI's JSONL batch mode, eval's queries.jsonl and the coming agent."""
 
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from polyseek.types import Filters
+from .types import Filters, Query
 
 AssetTypeName = Literal["image", "pdf", "text", "record"]
 
@@ -19,6 +21,26 @@ def parse_date(v: str | None, name: str) -> _dt.datetime | None:
         return _dt.datetime.fromisoformat(v)
     except ValueError:
         raise ValueError(f"{name}={v!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+
+
+def query_from_json(rec: dict[str, Any], base: Path, *, k: int = 10, filters: Filters | None = None,
+                    default_id: str | None = None) -> Query:
+    """A query from one JSON object (a line of queries.jsonl): `id` (or BEIR's `_id`), `text`, `image` (a path,
+    relative to `base`), `bbox` ([x, y, w, h] of the image). ValueError says what is missing."""
+    if not isinstance(rec, dict):
+        raise ValueError(f"a query is a JSON object, not {type(rec).__name__}")
+    qid = rec.get("id", rec.get("_id", default_id))
+    if qid is None:
+        raise ValueError("a query needs an 'id' (or '_id')")
+    image = rec.get("image")
+    if image is not None and not Path(image).is_absolute():
+        image = str((base / image).resolve())
+    text = rec.get("text") or None
+    if text is None and image is None:
+        raise ValueError(f"query {qid!r} has neither 'text' nor 'image'")
+    bbox = rec.get("bbox")
+    return Query(id=str(qid), text=text, image=image, bbox=tuple(bbox) if bbox else None, k=k,
+                 filters=filters or Filters())
 
 
 class FiltersIn(BaseModel):

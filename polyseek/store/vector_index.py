@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import replaced_folder
+from .files import replaced_folder
 
 log = logging.getLogger(__name__)
 
