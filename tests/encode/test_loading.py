@@ -100,7 +100,7 @@ def test_clip_matches_the_reference_forward(request, which, padding):
     enc = request.getfixturevalue(which)
     folder = request.getfixturevalue(f"tiny_{which}_dir")
     model, processor = AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
-    from tests.encode.test_contract import TEXTS, _images
+    from tests.contracts.test_encoders import TEXTS, _images
 
     images = [im.convert("RGB") for im in _images()][:2]
     inputs = processor(text=TEXTS[:2], images=images, padding=padding, truncation=True, return_tensors="pt")
@@ -115,7 +115,7 @@ def test_clip_matches_the_reference_forward(request, which, padding):
 
 def test_clip_text_and_images_share_a_space(clip):
     # Random weights carry no meaning, but both towers must land in vectors of the same size.
-    from tests.encode.test_contract import _images
+    from tests.contracts.test_encoders import _images
 
     t, i = clip.encode_queries(["a cat"]), clip.encode_images(_images()[:1])
     assert t.shape == i.shape == (1, 16)

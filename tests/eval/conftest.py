@@ -15,8 +15,18 @@ def shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
 
 
+REFERENCE = Path(__file__).resolve().parent / "reference"  # trec_eval and ranx reference files (README there)
+
+
 @pytest.fixture(scope="session")
 def trec_ref() -> Path:
+    """The reference folder: the repository's copy (always there), with `trec_eval_test/` holding the cases the
+    tests need. `shared_trec_ref` gives the full upstream set, for the cases not copied."""
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def shared_trec_ref() -> Path:
     d = shared_dir() / "bench" / "trec-eval-reference"
     if not d.is_dir():
         pytest.skip(f"{d} is absent (set POLYSEEK_SHARED to the shared folder)")

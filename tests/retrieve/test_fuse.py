@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 from pathlib import Path
 
@@ -15,11 +14,8 @@ from polyseek.retrieve import fuse as F
 
 
 def _expected() -> dict:
-    env = os.environ.get("POLYSEEK_SHARED")
-    shared = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-    p = shared / "bench" / "trec-eval-reference" / "ranx_fusion_expected.json"
-    if not p.is_file():
-        pytest.skip(f"{p} is absent (set POLYSEEK_SHARED to the shared folder)")
+    """ranx's fusion test expectations, copied into tests/eval/reference (its README says from where)."""
+    p = Path(__file__).resolve().parents[1] / "eval" / "reference" / "ranx_fusion_expected.json"
     return json.loads(p.read_text())
 
 
@@ -110,13 +106,13 @@ def test_empty_and_single_runs():
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(UnknownNameError, match="choose from: rrf, combsum, combmnz, combmax, wsum"):
+    with pytest.raises(UnknownNameError, match="choose from: combmax, combmnz, combsum, rrf, wsum"):
         F.fuse(RUNS, method="combsm")
     with pytest.raises(UnknownNameError, match="minmax"):
         F.fuse(RUNS, norm="minnax")
     with pytest.raises(ConfigError, match="2 runs"):
         F.wsum(RUNS, weights=[1.0, 2.0, 3.0])
-    assert set(F.FUSION_METHODS) == {"rrf", "combsum", "combmnz", "combmax", "wsum"}
+    assert set(F.fusions.names()) == {"rrf", "combsum", "combmnz", "combmax", "wsum"}
 
 
 @pytest.mark.slow
@@ -150,3 +146,15 @@ def test_method_string_can_carry_its_normalisation():
     assert F.fuse(runs, method="combsum:minmax") == pytest.approx({"a": 1.0, "b": 0.5, "c": 1.0})
     with pytest.raises(UnknownNameError):
         F.fuse(runs, method="combsum:nope")
+
+
+@pytest.mark.parametrize("method", ["combsum", "combmnz", "combmax"])
+def test_a_method_that_ignores_weights_rejects_them(method):
+    """CombSUM/MNZ/MAX have no weights (Fox & Shaw 1993): weights given to them are an error, not silently dropped."""
+    with pytest.raises(ConfigError, match="does not use weights.*rrf, wsum"):
+        F.fuse(RUNS, method=method, weights={"x": 2.0})
+    assert F.fuse(RUNS, method=method, weights={}) == F.fuse(RUNS, method=method)  # empty weights mean none
+
+
+def test_registered_methods_say_whether_they_weigh():
+    assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum"}

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from polyseek.encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
 from polyseek.errors import QueryError
-from polyseek.retrieve.instance import InstanceIndex
-from polyseek.retrieve import instance_store
+from polyseek.store.instance import InstanceIndex
+from polyseek.store import instance_segments as instance_store
 from tests.fixtures import iou, textured_image as draw_image
 
 W, H = 360, 270
@@ -180,7 +180,7 @@ def test_vocabulary_is_retrained_when_the_corpus_doubles(tmp_path):
 def test_bad_query_images_raise_query_error(index, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(QueryError, match="cannot read"):
+    with pytest.raises(QueryError, match="cannot be read"):
         index.search(str(corrupt))
     with pytest.raises(QueryError, match="at least"):
         index.search(Image.new("RGB", (1, 1)))
@@ -190,8 +190,11 @@ def test_bad_query_images_raise_query_error(index, tmp_path):
         index.search(draw_image(3), bbox=[1000, 1000, 50, 50])
     with pytest.raises(QueryError, match="positive"):
         index.search(draw_image(3), bbox=[0, 0, 0, 10])
-    with pytest.raises(QueryError, match="PIL image"):
+    with pytest.raises(QueryError, match="not an image file") as e:  # bytes are decoded like an upload
         index.search(b"bytes")
+    assert "object at 0x" not in str(e.value)
+    with pytest.raises(QueryError, match="path, bytes or a PIL image"):
+        index.search(42)
 
 
 def test_empty_index_returns_nothing(tmp_path):
@@ -219,7 +222,7 @@ def test_small_downscaled_jpeg_crop_still_matches(index, images):
 
 
 def test_second_chance_descriptor_matching_when_words_verify_nothing(images, tmp_path):
-    from polyseek.retrieve.instance import InstanceConfig
+    from polyseek.store.instance import InstanceConfig
 
     # min_sim above 1 makes every word correspondence fail, so only the ratio-test rescue can verify.
     ii = InstanceIndex.open(tmp_path / "idx", InstanceConfig(min_sim=1.01))

@@ -76,7 +76,11 @@ def test_bad_query_images(photo_index, tmp_path):
     with pytest.raises(QueryError, match="too small"):
         idx.search(image=str(tiny))
     with pytest.raises(QueryError, match="outside"):
-        idx.search(image=str(root / "photo0.jpg"), bbox=(300, 200, 500, 500))
+        idx.search(image=str(root / "photo0.jpg"), bbox=(3000, 2000, 50, 50))
+    # A crop reaching past the image's edge is clipped to it, not refused: the kept part is searched.
+    whole = idx.search(image=str(root / "photo0.jpg"), k=1)
+    clipped = idx.search(image=str(root / "photo0.jpg"), bbox=(-20, -20, 5000, 5000), k=1)
+    assert clipped[0].asset.id == whole[0].asset.id == "photo0"
 
 
 def test_cli_image_and_crop(photo_index):

@@ -1,5 +1,5 @@
 """At `ann_min_rows` units and above the dense signal is answered by a saved faiss IVF-SQ index
-(polyseek.retrieve.vector_index) that follows adds, changes and removes incrementally."""
+(polyseek.store.vector_index) that follows adds, changes and removes incrementally."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import polyseek
 from polyseek.config import IndexConfig, SearchConfig
-from polyseek.retrieve.vector_index import VectorIndex, ann_params
+from polyseek.store.vector_index import VectorIndex, ann_params
 from polyseek.store.lance import PinnedRows
 
 WORDS = ["river", "mountain", "engine", "violin", "glacier", "copper", "orchid", "harbor", "lantern", "meteor"]
@@ -138,21 +138,21 @@ def test_a_reader_beside_a_writer_neither_rebuilds_nor_blocks(tmp_path, monkeypa
     syncs the ANN index in memory, skips units deleted since, and searches exactly while no ANN index is saved."""
     import shutil
 
-    import polyseek.index as pindex
+    import polyseek.retrieve.searcher as psearcher
     from polyseek.retrieve.dense import VectorMatrix
 
     writer, _ = _indexed(tmp_path, 600)
-    monkeypatch.setattr(pindex, "READER_REBUILD_MAX_UNITS", 100)
+    monkeypatch.setattr(psearcher, "READER_REBUILD_MAX_UNITS", 100)
     reader = polyseek.open(tmp_path / "idx")
     assert reader.search("note 123 about the violin", k=1)[0].asset.id == "d123"
-    saved = reader._kw.version
+    saved = reader.searcher().retrievers["bm25"].index.version
 
     # The store moves on without the derived indexes (what a writer mid-run, or killed, leaves).
     writer.store.delete_assets(["d123"])
     reader.refresh()
     hits = reader.search("note 123 about the violin", k=5)
     assert hits and "d123" not in [h.asset.id for h in hits]
-    assert reader._kw.version == saved != reader.store.version  # served stale, not rebuilt
+    assert reader.searcher().retrievers["bm25"].index.version == saved != reader.store.version  # served stale, not rebuilt
     vi = reader.searcher().retrievers["dense"].matrix
     assert vi.version == reader.store.version and "d123#rec" not in set(vi.unit_ids[vi.alive])
 

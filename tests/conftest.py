@@ -1,4 +1,5 @@
-"""Encoders shared by the encode tests: the packaged MiniLM and tiny random CLIP/SigLIP models built at test time."""
+"""Shared fixtures: the packaged MiniLM and tiny random CLIP/SigLIP models built at test time (the encoder tests and
+the encoder contract suite use them)."""
 
 from __future__ import annotations
 

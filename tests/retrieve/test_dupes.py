@@ -13,7 +13,8 @@ from PIL import Image, ImageEnhance
 
 import polyseek
 from polyseek.config import IndexConfig, IngestConfig
-from polyseek.retrieve.dupes import hamming, is_near_duplicate, near_pairs
+from polyseek.retrieve.dupes import is_near_duplicate
+from polyseek.store.hashes import hamming, near_pairs
 from tests.fixtures import textured_image
 
 
