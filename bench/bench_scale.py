@@ -182,8 +182,12 @@ def serve_child(spec_path: str) -> None:
     import polyseek
     from polyseek.config import SearchConfig
     from polyseek.retrieve.dense import VectorMatrix
-    from polyseek.retrieve.hydrate import DISPLAY_COLUMNS
     from polyseek.types import Query
+
+    try:
+        from polyseek.retrieve.hydrate import DISPLAY_COLUMNS
+    except ImportError:  # a checkout from before the query pipeline (--compare-tree)
+        from polyseek.retrieve.search import DISPLAY_COLUMNS
 
     spec = json.loads(Path(spec_path).read_text())
     rss0 = peak_rss_mib()
@@ -226,11 +230,13 @@ def serve_child(spec_path: str) -> None:
     print("@@RESULT@@" + json.dumps(out))
 
 
-def run_child(spec: dict, tmp: Path) -> dict:
+def run_child(spec: dict, tmp: Path, tree: str | None = None) -> dict:
+    """Run the serving process on `spec`; `tree`: the checkout whose `polyseek` package it imports (default this one)."""
     p = tmp / "spec.json"
     p.write_text(json.dumps(spec))
+    env = {**os.environ, "POLYSEEK_TREE": tree} if tree else None
     r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--serve-child", str(p)],
-                       capture_output=True, text=True, cwd=str(REPO))
+                       capture_output=True, text=True, cwd=str(REPO), env=env)
     for line in r.stdout.splitlines():
         if line.startswith("@@RESULT@@"):
             return json.loads(line[len("@@RESULT@@"):])
@@ -251,6 +257,9 @@ def main(argv=None):
     ap.add_argument("--quantizer", default=None, help="ANN codes: fp16 or sq8 (default: IndexConfig.ann_quantizer)")
     ap.add_argument("--ann-min-rows", type=int, default=None,
                     help="rows from which Polyseek uses the ANN index (default: IndexConfig.ann_min_rows)")
+    ap.add_argument("--compare-tree", help="another checkout of Polyseek (e.g. a worktree of the previous commit): "
+                    "its serving process is run on the same index, alternating with this one's, and the p50s are "
+                    "compared (serving paths only; the index is built by this checkout)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -273,7 +282,7 @@ def main(argv=None):
     bench = bench_dir("vaswani", args.bench)
     qtexts_all = [json.loads(line)["text"] for line in (bench / "queries.jsonl").open()]
     load_start = load_avg()
-    rows, build_rows, sweep_rows, mem_rows, target_rows, ratio_rows = [], [], [], [], [], []
+    rows, build_rows, sweep_rows, mem_rows, target_rows, ratio_rows, ab_rows = [], [], [], [], [], [], []
     for name in names:
         n = SCALES[name]
         print(f"[{name}] generating {n:,} vectors and texts (load {load_avg()})", flush=True)
@@ -356,6 +365,17 @@ def main(argv=None):
             np.save(tmp / "qv.npy", qv)
             del kw, bm, store, tbl
             child = run_child(spec, tmp)
+            if args.compare_tree:  # alternate this tree and the other, 3 serving processes each
+                runs = {"this": [child], "other": []}
+                for _ in range(3):
+                    runs["other"].append(run_child(spec, tmp, args.compare_tree))
+                    if len(runs["this"]) < 3:
+                        runs["this"].append(run_child(spec, tmp))
+                med = lambda v: float(np.median(v))  # noqa: E731
+                for key, label in (("ms_bm25", "BM25Retriever"), ("ms_vec", "dense"), ("ms_hybrid", "hybrid search")):
+                    a = med([med(c[key]) for c in runs["this"]])
+                    b = med([med(c[key]) for c in runs["other"]])
+                    ab_rows.append([name, label, a, b, f"{a / b:.2f}x"])
             rec_poly = recall(child["found"], truth)
             print(f"[{name}] Polyseek BM25 returned {child['bm25_hits']:.1f} hits per query on average, "
                   f"hybrid {child['hybrid_hits']:.1f}", flush=True)
@@ -412,6 +432,13 @@ def main(argv=None):
     else:
         parts.insert(1, "The 1M targets were not run here (`--scale 1m`).")
     emit("scale", "Query latency and memory at scale", parts, write=not args.no_write)
+    if ab_rows:
+        emit("scale-ab", "Serving path against another checkout, same index, same run",
+             [f"`python bench/bench_scale.py --scales {','.join(names)} --compare-tree {args.compare_tree}`: the serving "
+              f"process of each checkout alternated (3 runs each, median of per-run p50s) on the index this checkout "
+              f"built. Load average (1/5/15 min): {load_start} at start, {load_end} at end.",
+              table(["units", "path", "this p50 ms", "other p50 ms", "this / other"], ab_rows)],
+             write=not args.no_write)
     if sweep_rows:
         sweep = table(["units", "index", "nprobe", "build s", "recall@10", "p50 ms", "p95 ms", "p99 ms"], sweep_rows)
         emit("scale-sweep", "ANN settings sweep (Polyseek VectorIndex, clustered 512-d vectors)",

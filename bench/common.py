@@ -28,8 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = REPO.parent / "shared" / "bench"  # shared/ is the sibling of the repo root
 DOC = REPO / "docs" / "benchmarks.md"
 
-if str(REPO) not in sys.path:  # run as `python bench/x.py` without installing the package
-    sys.path.insert(0, str(REPO))
+# Run as `python bench/x.py` without installing the package. POLYSEEK_TREE points a benchmark's child process at
+# another checkout's package (an A/B of two versions on one index, e.g. bench_scale.py --compare-tree).
+_TREE = os.environ.get("POLYSEEK_TREE") or str(REPO)
+if _TREE not in sys.path:
+    sys.path.insert(0, _TREE)
 
 DOC_HEADER = """# Benchmarks
 
