@@ -52,3 +52,21 @@ class ImageTooLargeError(QueryError):
 
 class MissingDependencyError(PolyseekError, ImportError):
     """An optional package is needed; the message names the extra to install."""
+
+
+class StorageError(PolyseekError):
+    """The index folder cannot be written: what was committed before stays searchable.
+
+    Not an OSError on purpose: per-file handlers catch OSError (a bad file), and a full disk is never a bad file."""
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None):
+        super().__init__(message)
+        self.path, self.errno = path, errno
+
+
+class DiskFullError(StorageError):
+    """No space left (ENOSPC) or the disk quota is used up (EDQUOT). The HTTP API answers 507."""
+
+
+class ReadOnlyError(StorageError):
+    """The index folder is on a read-only file system (EROFS) or not writable (EACCES, EPERM). HTTP 503."""

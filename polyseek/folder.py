@@ -21,6 +21,7 @@ from typing import Any
 from .config import IndexConfig
 from .errors import ConfigError, IndexMismatchError, NotFoundError, PolyseekError
 from .store.derived import DerivedIndexes
+from .store.fsio import fault_point, remove_partial_files, storage_guard
 from .store.lance import LanceStore
 
 FORMAT = 1
@@ -60,14 +61,16 @@ class IndexFolder:
                              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(), "sources": {}}
         self._encoders: dict[str, Any] = {}
         self._wlock = threading.Lock()
-        if not self.manifest.get("encoders"):
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.manifest["encoders"] = self._describe_encoders()
-            self.save_manifest()
-        dims = {"vec_text": int(self.manifest["encoders"]["text"]["dim"])}
-        if self.manifest["encoders"].get("visual"):
-            dims["vec_visual"] = int(self.manifest["encoders"]["visual"]["dim"])
-        self.store = LanceStore(self.path / "lance", dims)
+        self.finished_removal: dict[str, str | None] = {}  # what the last writer entry completed (store/lance.py)
+        with storage_guard(self.path, "creating the index"):
+            if not self.manifest.get("encoders"):
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.manifest["encoders"] = self._describe_encoders()
+                self.save_manifest()
+            dims = {"vec_text": int(self.manifest["encoders"]["text"]["dim"])}
+            if self.manifest["encoders"].get("visual"):
+                dims["vec_visual"] = int(self.manifest["encoders"]["visual"]["dim"])
+            self.store = LanceStore(self.path / "lance", dims)
         self.derived = DerivedIndexes(self.path, self.store, self.config)
 
     # -- encoders -------------------------------------------------------------------------------
@@ -107,24 +110,63 @@ class IndexFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self.manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
         tmp = self.path / f".polyseek.json.{os.getpid()}.tmp"
+        fault_point("manifest.save", self.path)
         tmp.write_text(json.dumps(self.manifest, indent=2, default=str))
         os.replace(tmp, self.path / "polyseek.json")
 
     @contextmanager
-    def writer(self):
-        """One writer per index folder at a time (an flock, released by the OS if the process dies)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-        try:
+    def writer(self, doing: str = "writing the index"):
+        """One writer per index folder at a time (an flock, released by the OS if the process dies). A full
+        disk or a read-only folder ends in one StorageError, with partial files removed (store/fsio.py).
+        A removal a killed process left half done is finished first (`finished_removal` says what it held)."""
+        with storage_guard(self.path, doing, self.discard_partial):
+            self.path.mkdir(parents=True, exist_ok=True)
+            fault_point("lock.open", self.path)
+            fd = os.open(self.path / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PolyseekError(f"another process is writing to {self.path}; wait for it to finish") from None
-            with self._wlock:  # searches on this folder go on while it writes
-                self.store.refresh()
-                yield
-        finally:
-            os.close(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise PolyseekError(f"another process is writing to {self.path}; wait for it to finish") from None
+                with self._wlock:  # searches on this folder go on while it writes
+                    self.store.refresh()
+                    self.finished_removal = self.store.finish_removal()
+                    if self.finished_removal and self.config.instance and \
+                            self.derived.drop_features(list(self.finished_removal)):
+                        self.instance_index().commit()
+                    yield
+            finally:
+                os.close(fd)
+
+    def discard_partial(self) -> None:
+        """After a failed write: delete temp files and uncommitted data, and forget in-memory derived state so
+        that it is read again from what is on disk."""
+        from .store.instance_segments import discard_uncommitted
+
+        remove_partial_files(self.path, (".polyseek.json.*.tmp", ".keyword-*", "keyword.old"))
+        remove_partial_files(self.path / "vectors", (".vec_*", "*.old"))
+        remove_partial_files(self.path / "dupes", (".phash.*",))
+        remove_partial_files(self.store.folder, (".removing.*.tmp",))
+        if (self.path / "instance").is_dir():
+            discard_uncommitted(str(self.path / "instance"))
+        self.derived = DerivedIndexes(self.path, self.store, self.config)
+        try:
+            self.manifest = json.loads((self.path / "polyseek.json").read_text())
+        except (OSError, ValueError):
+            pass  # keep the one in memory
+        self.store.discard_partial()
+
+    def indexed_roots(self) -> list[str]:
+        """Real paths of the files and folders given to `index` (read from disk: another process may have added
+        some). An index made before roots were recorded: the folders of its files, where no symlink leads there."""
+        try:
+            roots = json.loads((self.path / "polyseek.json").read_text()).get("roots")
+        except (OSError, ValueError):
+            roots = self.manifest.get("roots")
+        if roots is not None:
+            return list(roots)
+        dirs = {os.path.dirname(v["path"]) for v in self.store.asset_index(exclude_types=["record"]).values()}
+        return sorted(d for d in dirs if os.path.realpath(d) == d)
 
     def close(self) -> None:
         self._encoders.clear()

@@ -23,6 +23,7 @@ import numpy as np
 from .errors import IngestError, NotFoundError, PolyseekError
 from .ingest.base import instance_kinds
 from .store.base import EncodedAsset
+from .store.fsio import fault_point, printable_path
 from .types import Extraction
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (skipped path, asset id it duplicates)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (symlink, why it was not followed)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class IndexReport:
                 "failed": [{"path": p, "reason": r} for p, r in self.failed],
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
                 "duplicates": [{"path": p, "duplicate_of": a} for p, a in self.duplicates],
+                "skipped_links": [{"path": p, "reason": r} for p, r in self.links],
                 "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
@@ -61,6 +64,8 @@ class IndexReport:
              f"removed {self.removed}, failed {len(self.failed)} in {self.seconds:.1f}s")
         if self.duplicates:
             s += f"; {len(self.duplicates)} near-duplicate image(s) not indexed"
+        if self.links:
+            s += f"; {len(self.links)} symlink(s) out of the indexed folders not followed"
         return s
 
 
@@ -104,6 +109,7 @@ class Batcher:
             self.flush()
 
     def fail(self, path: str, reason: str) -> None:
+        path = printable_path(path)  # the store holds UTF-8; a name that is not must still be reported
         self.failures.append((path, reason))
         self.report.failed.append((path, reason))
 
@@ -167,7 +173,7 @@ def asset_id_for(path: Path, root: Path, taken: dict[str, str]) -> str:
 def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(), progress=False,
               skip_duplicates: bool = False, report: IndexReport) -> None:
     from .ingest.base import ExtractContext
-    from .ingest.files import discover, file_hash, stream_file
+    from .ingest.files import OUTSIDE_ROOT, discover, file_hash, stream_file
 
     store = run.store
     existing = {v["path"]: (aid, v) for aid, v in store.asset_index(exclude_types=["record"]).items()}
@@ -185,14 +191,16 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             batch.fail(str(root), "no such file or folder")
             continue
         for item in discover([root], include=include, exclude=exclude):
-            if isinstance(item, tuple):
+            if isinstance(item, tuple) and item[1].startswith(OUTSIDE_ROOT):
+                report.links.append((printable_path(str(item[0])), item[1]))  # not seen: indexed before, removed now
+            elif isinstance(item, tuple):
                 batch.fail(str(item[0]), item[1])
-                seen.add(str(item[0]))
+                seen.update((str(item[0]), printable_path(str(item[0]))))
             else:
                 todo.append((root, Path(os.path.abspath(item))))
         complete_roots.append(root)
     todo = list({p: (r, p) for r, p in todo}.values())  # a path given twice is indexed once
-    repair = run.assets_missing_features()
+    repair = run.assets_missing_features() | store.assets_without_units()
     want_pixels = run.folder.wants_pixels()
     region_tiles = bool(run.config.visual_encoder and run.config.region_tiles)
     bar = _progress(progress, len(todo), "file")
@@ -201,6 +209,11 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             sp = str(path)
             seen.add(sp)
             bar.update(1)
+            if printable_path(sp) != sp:  # a name that is not UTF-8 (surrogate-escaped): a bad file, not a crash
+                seen.add(printable_path(sp))
+                batch.fail(sp, "the file name is not valid UTF-8 (shown here with \\x escapes); rename the file "
+                               "to index it")
+                continue
             try:
                 st = path.stat()
             except OSError as e:
@@ -248,8 +261,10 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
     finally:
         bar.close()
     # Files that disappeared from a folder we walked completely are removed from the index.
+    links = {p for p, _ in report.links}
     gone = [aid for p, (aid, _) in existing.items()
-            if p not in seen and any(p.startswith(str(r) + os.sep) for r in complete_roots) and not os.path.exists(p)]
+            if p not in seen and any(p.startswith(str(r) + os.sep) for r in complete_roots)
+            and (p in links or not os.path.exists(p))]
     if gone:
         report.removed += run.delete_assets(gone)
     stale_failures = [p for p, _, _ in store.failures_list()
@@ -327,7 +342,11 @@ class IndexRun:
         paths = check_paths(paths)
         report = IndexReport()
         t0 = time.perf_counter()
-        with self.folder.writer():
+        with self.folder.writer("indexing"):
+            if not records:  # what the server may serve files from (serve/api/state.py)
+                roots = self.folder.manifest.setdefault("roots", [])
+                roots.extend(r for r in dict.fromkeys(os.path.realpath(p) for p in paths if os.path.exists(p))
+                             if r not in roots)
             before = self.store.version
             if records:
                 add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
@@ -344,8 +363,11 @@ class IndexRun:
 
     def remove(self, items: Iterable[str]) -> int:
         """Remove assets by id, by file path, or every asset under a folder path. Returns how many."""
-        with self.folder.writer():
+        with self.folder.writer("removing files from the index"):
             idx = self.store.asset_index()
+            # What an interrupted removal held (finished on entering the writer) still matches: a retry works.
+            idx.update({a: {"path": p, "source": p} for a, p in self.folder.finished_removal.items()
+                        if p and a not in idx})
             ids: set[str] = set()
             for it in items:
                 if it in idx:
@@ -421,6 +443,7 @@ class IndexRun:
             for ea in batch:
                 for uid, feats in ea.local:
                     ii.add(uid, feats)
+            fault_point("instance.commit", ii.folder)
             ii.commit()
         self.store.write(batch)
 

@@ -48,6 +48,14 @@ class Reader:
         """The query pipeline at the store's current version (rebuilt when the store moves)."""
         return self.searchers.get()
 
+    def fresh(self) -> None:
+        """See other processes' commits now (at most once a second), without building a searcher."""
+        self.searchers.fresh()
+
+    def indexed_roots(self) -> list[str]:
+        """Real paths of the files and folders given to `index`: what a server may serve files from."""
+        return self.folder.indexed_roots()
+
     # -- assets and units -------------------------------------------------------------------------
     def asset(self, asset_id: str) -> dict[str, Any]:
         """The asset's stored row (path, type, hash, size, mtime, created, title, meta, thumbnail)."""

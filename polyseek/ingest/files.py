@@ -23,6 +23,7 @@ from .base import ExtractContext, extractors
 from .detect import detect, kinds, supported_suffixes
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}  # plus every hidden folder (.git, .polyseek, ...)
+OUTSIDE_ROOT = "symlink leads outside the indexed folder"
 
 
 def _matches(rel: str, name: str, patterns: Iterable[str]) -> bool:
@@ -37,8 +38,11 @@ def discover(paths: Iterable[str | os.PathLike] | str | os.PathLike, include: It
     """Yield the files under `paths` (files or folders, walked recursively) in sorted order.
 
     `include`/`exclude` are globs matched against the path relative to the given root and against the file name;
-    with `include` given only matching files are yielded. Hidden folders (.git, .polyseek) are skipped. Symlinks to
-    files are followed; symlink loops, dangling links and things that are not regular files yield `(path, reason)`.
+    with `include` given only matching files are yielded. Hidden folders (.git, .polyseek) are skipped. Symlinks
+    are followed while they stay inside the given folder; one that leads out of it yields `(path, OUTSIDE_ROOT...)`
+    and is not followed (the server serves files from the indexed folders only, so they would be unusable and
+    leak what lies elsewhere). Symlink loops, dangling links and things that are not regular files yield
+    `(path, reason)`.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -51,7 +55,7 @@ def discover(paths: Iterable[str | os.PathLike] | str | os.PathLike, include: It
             yield root, problem
             continue
         if root.is_dir():
-            yield from _walk(root, root, include, exclude, seen_dirs)
+            yield from _walk(root, root, include, exclude, seen_dirs, os.path.realpath(root))
         elif root.exists():
             yield from _emit_file(root, root.name, include, exclude)
         else:
@@ -89,7 +93,7 @@ def _emit_file(path: Path, rel: str, include, exclude) -> Iterator[Path | tuple[
     yield path
 
 
-def _walk(folder: Path, root: Path, include, exclude, seen: set[tuple[int, int]]):
+def _walk(folder: Path, root: Path, include, exclude, seen: set[tuple[int, int]], real_root: str):
     try:
         st = folder.stat()
     except OSError as exc:
@@ -109,6 +113,10 @@ def _walk(folder: Path, root: Path, include, exclude, seen: set[tuple[int, int]]
         path = Path(entry.path)
         rel = path.relative_to(root).as_posix()
         problem = _link_problem(path) if entry.is_symlink() else None
+        if entry.is_symlink() and not problem:
+            target = os.path.realpath(path)
+            if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
+                problem = f"{OUTSIDE_ROOT} (to {target}); not followed"
         if problem:
             if not (include and not _matches(rel, entry.name, include)) and not _matches(rel, entry.name, exclude):
                 yield path, problem
@@ -118,7 +126,7 @@ def _walk(folder: Path, root: Path, include, exclude, seen: set[tuple[int, int]]
                 continue
             if exclude and _matches(rel, entry.name, exclude):
                 continue
-            yield from _walk(path, root, include, exclude, seen)
+            yield from _walk(path, root, include, exclude, seen, real_root)
         else:
             if entry.name.startswith("."):
                 continue

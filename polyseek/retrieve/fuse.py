@@ -248,3 +248,20 @@ def fuse(runs: Runs, method: str = "rrf", norm: str | None = None, weights: Weig
     if getattr(fn, "weighted", False):
         kw["weights"] = weights
     return fn(runs, **kw)
+
+
+EXACT_SIGNALS = ("bm25", "instance")  # the query's own words matched; local features matched and verified
+
+
+def fused_order(fused: Mapping[str, float], runs: Runs, exact: Sequence[str] = EXACT_SIGNALS) -> list[tuple[str, float]]:
+    """``(doc_id, score)`` best first. Equal fused scores are broken by exact evidence, then by the number of runs
+    that found the doc, then by doc id. Rank fusion ties often: a doc only BM25 finds by a rare word and an
+    unrelated doc that is only the dense run's nearest neighbour both score 1/(k+1) under RRF. The exact match is
+    the stronger evidence (dense similarity has no notion of "no match"), so it goes first."""
+    exact_docs = {d for name in exact for d in runs.get(name, ())}
+
+    def key(kv: tuple[str, float]):
+        d, s = kv
+        return (-round(s, 12), d not in exact_docs, -sum(d in r for r in runs.values()), d)
+
+    return sorted(fused.items(), key=key)

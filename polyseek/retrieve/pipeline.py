@@ -17,7 +17,7 @@ from ..config import SearchConfig
 from ..errors import QueryError
 from ..types import Hit, Query
 from .base import Retriever, SignalRun
-from .fuse import fuse
+from .fuse import fuse, fused_order
 from .hydrate import DISPLAY_COLUMNS, hydrate
 from .rerank.base import Candidate, get_reranker
 
@@ -69,11 +69,11 @@ def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, si
             aid = unit_asset[uid]
             if aid not in best_unit or s > best_unit[aid][0] or (s == best_unit[aid][0] and uid < best_unit[aid][1]):
                 best_unit[aid] = (s, uid)
-        for aid, score in sorted(asset_fused.items(), key=lambda kv: (-kv[1], kv[0]))[:n]:
+        for aid, score in fused_order(asset_fused, asset_best)[:n]:
             signals = {name: float(ab[aid]) for name, ab in asset_best.items() if aid in ab}
             out.append(Candidate(aid, best_unit[aid][1], float(score), signals))
     else:
-        for uid, score in sorted(unit_fused.items(), key=lambda kv: (-kv[1], kv[0]))[:n]:
+        for uid, score in fused_order(unit_fused, unit_scores)[:n]:
             signals = {name: float(us[uid]) for name, us in unit_scores.items() if uid in us}
             out.append(Candidate(unit_asset[uid], uid, float(score), signals))
     return out, extras

@@ -38,7 +38,9 @@ class SearcherCache:
             self._last_refresh = 0.0
             self._searcher = None
 
-    def get(self) -> Searcher:
+    def fresh(self) -> int:
+        """See other processes' commits (an index run beside a server), at most once per REFRESH_SECONDS; the
+        store version now seen. Asset reads call this too, so they do not wait for a search."""
         store = self.folder.store
         with self._lock:
             now = time.monotonic()
@@ -46,7 +48,11 @@ class SearcherCache:
                 store.refresh()
                 self._last_refresh = now
                 self._store_version = store.version  # reading it costs a round trip: once per refresh
-            ver = self._store_version
+            return self._store_version
+
+    def get(self) -> Searcher:
+        with self._lock:
+            ver = self.fresh()
             if self._searcher is not None and self._version == ver:
                 return self._searcher
             self._searcher = self._build(ver)

@@ -31,11 +31,15 @@ class DerivedIndexes:
     # -- writer upkeep ----------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
         """Bring the keyword index and the vector indexes (on disk) up to the store's version (writers only)."""
+        from .fsio import fault_point
+
         ver = self.store.version
+        fault_point("keyword.save", self.path / "keyword")
         self.keyword_index(ver, force=force, save=True)
         large = self.store.count_units() >= self.config.ann_min_rows
         for field in self.store.dims:
             if large:
+                fault_point("vectors.save", self.path / "vectors")
                 self.vector_index(field, ver, save=True)
             else:  # shrank below the threshold (or never reached it): exact search, no stale index left
                 self._vindex.pop(field, None)

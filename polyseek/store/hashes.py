@@ -136,10 +136,21 @@ class HashTable:
         return table
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Cache the table; on a full or read-only disk the cache is skipped (a reader must not fail for it)."""
+        import logging
+
+        from ..errors import StorageError
+        from .fsio import fault_point, storage_guard
+
         tmp = path.with_name(f".phash.{os.getpid()}.{threading.get_ident()}.npz")
-        np.savez(tmp, ids=np.asarray(self.ids, dtype=str), content=np.asarray(self.content, dtype=str),
-                 hashes=self.hashes)
-        os.replace(tmp, path)
+        try:
+            with storage_guard(path.parent.parent, "caching image hashes", lambda: tmp.unlink(missing_ok=True)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fault_point("dupes.save", path)
+                np.savez(tmp, ids=np.asarray(self.ids, dtype=str), content=np.asarray(self.content, dtype=str),
+                         hashes=self.hashes)
+                os.replace(tmp, path)
+        except StorageError as e:
+            logging.getLogger(__name__).warning("%s (the image hashes are recomputed next time)", e)
 
 

@@ -161,6 +161,19 @@ def collect_garbage(folder: str, keep: set[str]) -> None:
                 pass
 
 
+def discard_uncommitted(folder: str) -> None:
+    """Delete the files an interrupted commit wrote that the manifest on disk does not name (a full disk)."""
+    manifest = read_manifest(folder)
+    keep = {MANIFEST}
+    if manifest is not None:
+        keep |= {manifest["vocab"]} if manifest.get("vocab") else set()
+        for entry in manifest.get("segments", []):
+            keep.update(f"{entry['name']}.{key}.npy" for key in _ARRAYS)
+            if entry.get("words"):
+                keep.add(entry["words"])
+    collect_garbage(folder, keep)
+
+
 def segment_files(seg: Segment) -> list[str]:
     files = [f"{seg.name}.{key}.npy" for key in _ARRAYS]
     if seg.words_file:

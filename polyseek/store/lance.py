@@ -6,6 +6,11 @@ commit, so a file's units appear together or not at all.
 The `assets` row (content hash, thumbnail) is committed after its units; if the process dies between
 the two commits the file has no asset row, so the next run re-extracts it and the merge replaces its
 units by id: no duplicates, nothing committed earlier lost.
+
+Removal runs the other way round (asset rows first, then units), so at every commit boundary an asset row
+means its units are there: a file the index says is done is always searchable. The ids being removed are
+journalled in `removing.json` first; a kill between the two deletes leaves units without an asset row, which
+the next writer deletes from the journal (`finish_removal`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from .base import EncodedAsset, Store
+from .fsio import fault_point
 from ..types import Filters
 from .sql import _sql_str, filters_to_sql, sql_in
 
@@ -154,6 +161,7 @@ class LanceStore(Store):
             arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float32()), dim))
         table = pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(c) for c in UNIT_COLUMNS + list(self.dims)]))
         ids = [ea.asset.id for ea in batch]
+        fault_point("store.units", self.folder)
         if not self._any_units_of(ids):
             # Only new assets (the common case of a bulk run): one append. The merge with delete below joins against
             # the whole table: 3.4 s a batch at 1M units, against ~0 for the append (pylance 14).
@@ -178,6 +186,7 @@ class LanceStore(Store):
             "indexed_at": [now] * len(batch),
         }
         atable = pa.table(arows, schema=self._assets_schema())
+        fault_point("store.assets", self.folder)
         self.assets.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(atable)
 
     def _any_units_of(self, asset_ids: Sequence[str]) -> bool:
@@ -185,13 +194,63 @@ class LanceStore(Store):
         return bool(self.units.count_rows(sql_in("asset_id", asset_ids)))
 
     def delete_assets(self, asset_ids: Sequence[str]) -> int:
-        n = 0
-        for i in range(0, len(asset_ids), 500):
-            chunk = list(asset_ids[i:i + 500])
-            self.units.delete(sql_in("asset_id", chunk))
-            self.assets.delete(sql_in("id", chunk))
-            n += len(chunk)
-        return n
+        """Delete assets and their units: journal, asset rows, units, journal gone (see the module docstring)."""
+        ids = list(asset_ids)
+        if not ids:
+            return 0
+        journal = self.folder / "removing.json"
+        tmp = self.folder / f".removing.{os.getpid()}.tmp"
+        paths = self.pending_removal()
+        for i in range(0, len(ids), 500):
+            t = self.assets.search().where(sql_in("id", ids[i:i + 500])).select(["id", "path"]).limit(None).to_arrow()
+            paths.update(zip(t.column("id").to_pylist(), t.column("path").to_pylist()))
+        paths.update({a: paths.get(a) for a in ids})
+        fault_point("store.journal", self.folder)
+        tmp.write_text(json.dumps(paths))
+        os.replace(tmp, journal)
+        for i in range(0, len(ids), 500):
+            self.assets.delete(sql_in("id", ids[i:i + 500]))
+        fault_point("store.between_deletes", self.folder)
+        for i in range(0, len(ids), 500):
+            self.units.delete(sql_in("asset_id", ids[i:i + 500]))
+        journal.unlink()
+        return len(ids)
+
+    def pending_removal(self) -> dict[str, str | None]:
+        """Asset id -> path of a removal that a killed or failed process left unfinished (empty when none)."""
+        try:
+            d = json.loads((self.folder / "removing.json").read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError:  # a torn journal: os.replace makes this unlikely; the ids are lost, not the index
+            return {}
+        return dict(d) if isinstance(d, dict) else dict.fromkeys(d)
+
+    def finish_removal(self) -> dict[str, str | None]:
+        """Complete an interrupted removal (call with the writer lock held); asset id -> path of what it removed."""
+        done = self.pending_removal()
+        if done:
+            self.delete_assets(list(done))
+        elif (self.folder / "removing.json").exists():
+            (self.folder / "removing.json").unlink()
+        return done
+
+    def assets_without_units(self) -> set[str]:
+        """Asset ids whose row says they have units that the store does not hold (left by an older version's
+        interrupted removal): the next index run re-extracts them instead of skipping them as unchanged."""
+        import pyarrow.compute as pc
+
+        if not self.assets.count_rows():
+            return set()
+        a = self.assets.to_lance().to_table(columns=["id", "n_units"], filter="n_units > 0")
+        have = pc.unique(self.units.to_lance().to_table(columns=["asset_id"]).column("asset_id")).to_pylist()
+        return set(a.column("id").to_pylist()) - set(have)
+
+    def discard_partial(self) -> None:
+        """Delete data files that no committed version references (a commit that failed half-way, e.g. on a
+        full disk). Versions are kept as `optimize` keeps them (7 days)."""
+        for t in (self.units, self.assets, self.failures):
+            t.to_lance().cleanup_old_versions(older_than=_dt.timedelta(days=7), delete_unverified=True)
 
     def record_failures(self, failures: Sequence[tuple[str, str]]) -> None:
         if not failures:

@@ -158,3 +158,15 @@ def test_a_method_that_ignores_weights_rejects_them(method):
 
 def test_registered_methods_say_whether_they_weigh():
     assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum"}
+
+
+def test_exact_evidence_wins_a_fused_tie():
+    """RRF gives 1/(k+1) to a doc only BM25 finds by a rare word and to an unrelated dense-only nearest
+    neighbour: the exact match goes first, whatever the ids; then the doc more runs found."""
+    runs = {"bm25": {"zz-target": 7.5}, "dense": {"aa-unrelated": 0.31, "bb": 0.2}}
+    fused = F.rrf(runs)
+    assert fused["zz-target"] == fused["aa-unrelated"]
+    assert [d for d, _ in F.fused_order(fused, runs)] == ["zz-target", "aa-unrelated", "bb"]
+    runs = {"dense": {"x": 0.9}, "visual": {"x": 0.1}, "bm25": {}}
+    assert [d for d, _ in F.fused_order({"x": 1.0, "a": 1.0}, {**runs, "dense": {"x": 0.9, "a": 0.8}})] == ["x", "a"]
+    assert [d for d, _ in F.fused_order({"b": 2.0, "a": 1.0}, runs)] == ["b", "a"]  # scores first

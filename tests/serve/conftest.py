@@ -67,6 +67,11 @@ def corpus(tmp_path_factory):
     outside.mkdir()
     (outside / "secret.txt").write_text(f"{SECRET} escape attempt\n")
     os.symlink(outside / "secret.txt", root / "leak.txt")
+    os.symlink(outside, root / "linkdir")  # a symlinked folder leading out of the root: not followed
+    (root / "moved").mkdir()
+    (root / "moved" / "moved.txt").write_text("a harmless note about harbours\n")
+    (base / "elsewhere").mkdir()
+    (base / "elsewhere" / "moved.txt").write_text(f"{SECRET} via a folder swapped for a symlink\n")
     (root / "swap.txt").write_text("swappable harmless note about lighthouses\n")
     allowed = base / "allowed"
     allowed.mkdir()
@@ -87,6 +92,11 @@ def index_path(corpus):
     # After indexing, swap a real file for a symlink to the secret: it must not be served either.
     (corpus["root"] / "swap.txt").unlink()
     os.symlink(corpus["outside"] / "secret.txt", corpus["root"] / "swap.txt")
+    # ... and a folder for a symlink to a folder outside: the served roots are the indexed ones, not where files
+    # resolve to now.
+    (corpus["root"] / "moved" / "moved.txt").unlink()
+    (corpus["root"] / "moved").rmdir()
+    os.symlink(corpus["base"] / "elsewhere", corpus["root"] / "moved")
     return path
 
 

@@ -50,10 +50,17 @@ def test_traversal_attempts_get_404_or_403(server, path):
 
 def test_symlink_to_outside_is_not_served(server):
     with server.client() as c:
-        for aid in ("leak", "swap"):  # a symlink indexed as is, and a file swapped for a symlink after indexing
+        # A file and a folder swapped for symlinks to outside after indexing: the served roots are the indexed
+        # root, not the folders the indexed files resolve to now.
+        for aid in ("swap", "moved/moved"):
             r = c.get(f"/assets/{aid}/file")
             assert r.status_code == 403, (aid, r.text)
             assert SECRET not in r.text and r.json()["error"]["type"] == "ForbiddenError"
+        # Symlinks leading out of the root when it was indexed were not followed, so nothing of theirs is served.
+        for aid in ("leak", "linkdir/secret"):
+            r = c.get(f"/assets/{aid}/file")
+            assert r.status_code == 404 and SECRET not in r.text, (aid, r.text)
+        assert SECRET not in c.post("/search", json={"text": "escape attempt"}).text
 
 
 def test_index_paths_cannot_escape_through_symlinks(server, corpus):

@@ -10,8 +10,9 @@ from fastapi.staticfiles import StaticFiles
 
 from . import errors
 from .config import ServeConfig
+from .openapi_errors import document_errors
 from .routes import assets, index, search, status, ui
-from .security import BodyLimitMiddleware
+from .security import BodyLimitMiddleware, HostOriginMiddleware
 from .state import AppState
 
 MULTIPART_SLACK = 1 << 20  # room for multipart headers and small fields around the files
@@ -46,6 +47,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(HostOriginMiddleware, hosts=config.host_names(), origins=config.cors_origins)  # outermost
     extra = search.EXTRA_SCHEMAS + index.EXTRA_SCHEMAS
 
     def openapi():
@@ -56,6 +58,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 s = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(s.pop("$defs", {}))
                 schemas[model.__name__] = s
+            document_errors(doc)
             if config.token:
                 doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
                 doc["security"] = [{"bearer": []}]

@@ -37,12 +37,14 @@ class ServeConfig:
     max_k: int = 1000
     render_cache: int = 64  # PDF page renders kept in memory
     extra_roots: tuple[Path, ...] = field(default=())  # more folders whose indexed files may be served
+    allowed_hosts: tuple[str, ...] = ()  # Host names besides the bind address and loopback (a reverse proxy's)
 
     def __post_init__(self):
         object.__setattr__(self, "index", Path(self.index).absolute())
         object.__setattr__(self, "allow_roots", tuple(Path(os.path.realpath(p)) for p in self.allow_roots))
         object.__setattr__(self, "extra_roots", tuple(Path(os.path.realpath(p)) for p in self.extra_roots))
-        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        object.__setattr__(self, "cors_origins", tuple(o.rstrip("/").lower() for o in self.cors_origins))
+        object.__setattr__(self, "allowed_hosts", tuple(h.lower() for h in self.allowed_hosts))
         if self.token is not None and not self.token.strip():
             object.__setattr__(self, "token", None)
         for p in self.allow_roots:
@@ -64,6 +66,14 @@ class ServeConfig:
             raise ConfigError(
                 f"refusing to listen on {self.host} without a token: anyone who can reach it could read your files. "
                 f"Pass --token SECRET (or set {TOKEN_ENV}), or bind to 127.0.0.1")
+
+    def host_names(self) -> frozenset[str] | None:
+        """Host header names this server answers to (without port), or None to accept any: a wildcard bind
+        (0.0.0.0, ::) is reached under names it cannot know, and needs a token anyway."""
+        bind = self.host.strip("[]").lower()
+        if bind in ("0.0.0.0", "::", "") and not self.allowed_hosts:
+            return None
+        return frozenset({"localhost", "127.0.0.1", "::1", bind, *self.allowed_hosts})
 
     @property
     def uploads(self) -> Path:

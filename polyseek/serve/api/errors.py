@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from polyseek.errors import (ConfigError, IndexMismatchError, MissingDependencyError, NotFoundError, PolyseekError,
-                             QueryError)
+from polyseek.errors import (ConfigError, DiskFullError, IndexMismatchError, MissingDependencyError, NotFoundError,
+                             PolyseekError, QueryError, ReadOnlyError)
 
 log = logging.getLogger("polyseek.serve")
 
@@ -36,6 +36,10 @@ def status_of(e: PolyseekError) -> int:
         return 409
     if isinstance(e, MissingDependencyError):
         return 501
+    if isinstance(e, DiskFullError):
+        return 507  # Insufficient Storage (RFC 4918)
+    if isinstance(e, ReadOnlyError):
+        return 503
     if "another process is writing" in str(e):
         return 409
     return 500

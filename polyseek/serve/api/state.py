@@ -48,6 +48,7 @@ class AppState:
 
     # -- reading ----------------------------------------------------------------------------------
     def asset(self, asset_id: str) -> dict[str, Any]:
+        self.index.fresh()  # another process may have added or removed it since the last search
         return self.index.asset(asset_id)
 
     def signals(self) -> dict[str, list[str]]:
@@ -60,14 +61,15 @@ class AppState:
 
     # -- files ------------------------------------------------------------------------------------
     def served_roots(self) -> frozenset[str]:
-        """Real paths of the folders files may be served from: the folders holding indexed files, the uploads
-        folder and the --allow-root folders. Recomputed when the store changes."""
+        """Real paths of the files and folders that may be served: the roots the user indexed (recorded in the
+        index's manifest), the uploads folder and the --allow-root folders. Never derived from where indexed
+        files resolve to: a symlinked folder inside a root would otherwise open the folder it points to."""
+        self.index.fresh()
         ver = self.index.version
         with self._roots_lock:
             if self._roots[0] == ver:
                 return self._roots[1]
-            dirs = {os.path.dirname(v["path"]) for v in self.index.assets().values() if v["type"] != "record"}
-            roots = {os.path.realpath(d) for d in dirs}
+            roots = set(self.index.indexed_roots())
             roots.add(os.path.realpath(self.config.uploads))
             roots.update(str(p) for p in self.config.allow_roots + self.config.extra_roots)
             self._roots = (ver, frozenset(roots))

@@ -18,14 +18,17 @@ import click
 @click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder whose files POST /index may add by path (repeatable).")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable).")
+@click.option("--allow-host", "allowed_hosts", multiple=True,
+              help="Also answer to this Host name, e.g. behind a reverse proxy (repeatable; loopback names and the "
+                   "bind address always work; others are refused against DNS rebinding).")
 @click.option("--max-upload-mb", default=64, show_default=True, type=click.IntRange(1, 100_000),
               help="Largest request body (uploads) in MB.")
 @click.option("--max-image-pixels", default=40_000_000, show_default=True, type=click.IntRange(1),
               help="Largest query image, in pixels.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_command(index_path, host, port, token, allow_roots, cors_origins, max_upload_mb, max_image_pixels,
-                  log_level):
+def serve_command(index_path, host, port, token, allow_roots, cors_origins, allowed_hosts, max_upload_mb,
+                  max_image_pixels, log_level):
     """Serve the search API and web UI for an index.
 
     \b
@@ -39,7 +42,8 @@ def serve_command(index_path, host, port, token, allow_roots, cors_origins, max_
 
     try:
         config = ServeConfig.from_env(index=index_path, host=host, port=port, token=token, allow_roots=allow_roots,
-                                      cors_origins=cors_origins, max_upload_bytes=max_upload_mb * 1024 * 1024,
+                                      cors_origins=cors_origins, allowed_hosts=allowed_hosts,
+                                      max_upload_bytes=max_upload_mb * 1024 * 1024,
                                       max_image_pixels=max_image_pixels)
         config.check_exposure()
         app = create_app(config)

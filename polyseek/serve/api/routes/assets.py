@@ -48,6 +48,7 @@ def _state(request: Request) -> AppState:
 def list_assets(request: Request, limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
                 type: Optional[str] = Query(None, description="Only this asset type")):
     st = _state(request)
+    st.index.fresh()  # another process may have indexed files since the last search
     rows = st.index.assets()
     items = [{"id": k, "path": v["path"], "type": v["type"], "mtime": v["mtime"]} for k, v in rows.items()
              if type is None or v["type"] == type]

@@ -15,8 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 
-from ..errors import ApiError
+from polyseek.store.fsio import storage_guard
 from polyseek.wire import IndexPathsIn, RemoveIn
+
+from ..errors import ApiError
 from ..security import require_token
 from ..state import AppState
 
@@ -87,15 +89,21 @@ async def index(request: Request):
         if not uploads:
             raise ApiError(400, "no files in the upload: send them as multipart field 'files'", "QueryError")
         folder = state.config.uploads
-        folder.mkdir(parents=True, exist_ok=True)
         saved = []
         for up in uploads:
-            fd, tmpname = tempfile.mkstemp(dir=folder, prefix=".part-")
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as f:
-                while chunk := await up.read(1 << 20):
-                    h.update(chunk)
-                    f.write(chunk)
+            tmpname = None
+
+            def discard():
+                if tmpname:
+                    os.unlink(tmpname)
+            with storage_guard(state.config.index, "saving an upload", discard):
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, tmpname = tempfile.mkstemp(dir=folder, prefix=".part-")
+                h = hashlib.sha256()
+                with os.fdopen(fd, "wb") as f:
+                    while chunk := await up.read(1 << 20):
+                        h.update(chunk)
+                        f.write(chunk)
             saved.append(str(await run_in_threadpool(_store_upload, folder, safe_name(up.filename or ""),
                                                      Path(tmpname), h.hexdigest())))
         out = await run_in_threadpool(add_paths, state, saved)
