@@ -51,7 +51,7 @@ def test_index_report_and_search_json(cli_index):
 def test_human_output_and_filters(cli_index):
     idx, _, _ = cli_index
     p = run("search", "receipt", "--index", idx, "--type", "pdf", check=True)
-    assert "docs/scan" in p.stdout and "[pdf]" in p.stdout and "page 1" in p.stdout
+    assert "scan" in p.stdout and "[pdf]" in p.stdout and "page 1" in p.stdout
     p = run("search", "zzzqqq nothing matches", "--index", idx, "--signal", "bm25", check=True)
     assert "no results" in p.stdout
 
