@@ -196,7 +196,6 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool
         ("torch encoder + passages", dict(text_encoder=torch_minilm), {}, False),
         ("ONNX encoder, one unit a block", {}, dict(pdf_passage_words=0), False),
         ("default: ONNX encoder + passages", {}, {}, False),
-        ("default: ONNX encoder + passages", {}, {}, True),
     ]
     if only_default:
         variants = [variants[0], variants[3]]

@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -279,7 +279,7 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             ctx = ExtractContext(config=run.config.ingest, asset_id=aid, file_hash=h, want_pixels=want_pixels,
                                  region_tiles=region_tiles)
             try:
-                for ex in stream_file(path, ctx):
+                for ex in timed(stream_file(path, ctx), prog, "extract"):
                     if skip_duplicates and ex.asset.type == "image" and not prev:
                         from .retrieve.dupes import is_near_duplicate
 
@@ -313,6 +313,19 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
                       or p in skipped_now or p in records]
     store.clear_failures(stale_failures)
     remember_skipped(run.folder.manifest, report.unsupported, complete_roots)
+
+
+def timed(parts: Iterable[Extraction], prog: Progress, phase: str) -> Iterator[Extraction]:
+    """`parts` as they come, the time spent producing each counted in `phase` (extraction interleaves with
+    encoding for streamed files, so the generator's own time is what is measured)."""
+    it = iter(parts)
+    while True:
+        with prog.phase(phase, say=False):
+            try:
+                ex = next(it)
+            except StopIteration:
+                return
+        yield ex
 
 
 def unsupported_type(path: Path, supported: Collection[str]) -> str | None:

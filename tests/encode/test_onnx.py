@@ -11,7 +11,7 @@ import pytest
 
 from polyseek.encode import OnnxTextEncoder, load_encoder
 from polyseek.errors import ConfigError
-from tests.encode.test_contract import TEXTS
+from tests.contracts.test_encoders import TEXTS
 
 LONG = "solar panels convert sunlight into electricity; efficiency depends on temperature. " * 40  # > 256 tokens
 
