@@ -38,7 +38,8 @@ def one(index: Path, runtime: str | None) -> tuple[float, float, bool, str]:
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    torch = any(line.rstrip().endswith("| torch") for line in p.stderr.splitlines())
+    torch = any(line.rsplit("|", 1)[-1].strip() == "torch" for line in p.stderr.splitlines()
+                if line.startswith("import time:"))
     return wall, cpu, torch, json.loads(p.stdout)["hits"][0]["asset"]["id"]
 
 
