@@ -148,7 +148,7 @@ def _pick_pdfs(max_pages: int) -> list[tuple[Path, int]]:
     return out
 
 
-def bench_pdfs(max_pages: int, tmp: Path, device: str | None) -> list[list]:
+def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool = False) -> list[list]:
     import pypdfium2 as pdfium
 
     from polyseek.config import IndexConfig, IngestConfig
@@ -174,7 +174,7 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None) -> list[list]:
                 tp.close()
                 page.close()
             doc.close()
-    rows = [[label, "pypdfium2 text layer only (peer)", pages / t_txt.s, t_txt.s, "–", "–"]]
+    rows = [[label, "pypdfium2 text layer only (peer)", pages / t_txt.s, t_txt.s, "–", "–", "–"]]
     if no_text:
         engine = get_engine("rapidocr")
         with Timer() as t_ocr:
@@ -184,12 +184,30 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None) -> list[list]:
                 engine.read(img)
                 doc.close()
         rows.append([f"{len(no_text)} page(s) without a text layer", "render 150 dpi + rapidocr (peer)",
-                     len(no_text) / t_ocr.s, t_ocr.s, "–", "–"])
-    for ocr in (False, True):
-        cfg = IndexConfig(device=device, ingest=IngestConfig(ocr=ocr))
-        p = polyseek_run(tmp / f"idx-pdf-{ocr}", [folder], cfg)
-        rows.append([label, f"Polyseek add(folder), OCR {'on' if ocr else 'off'} ({p['units']:,} units)",
-                     pages / p["s"], p["s"], p["encode_s"], p["write_s"]])
+                     len(no_text) / t_ocr.s, t_ocr.s, "–", "–", "–"])
+    from polyseek.encode.text import packaged_minilm_path
+
+    # Today's path before issue 10, in the same run: MiniLM through sentence-transformers (torch) and one unit per
+    # layout block (pdf_passage_words=0; lone labels are dropped there too, so it is slightly faster than it was).
+    # Then each change alone, then the default (ONNX Runtime + passages + each distinct text encoded once).
+    torch_minilm = f"sentence-transformers:{packaged_minilm_path()}"
+    variants = [
+        ("before: torch encoder, one unit a block", dict(text_encoder=torch_minilm), dict(pdf_passage_words=0), False),
+        ("torch encoder + passages", dict(text_encoder=torch_minilm), {}, False),
+        ("ONNX encoder, one unit a block", {}, dict(pdf_passage_words=0), False),
+        ("default: ONNX encoder + passages", {}, {}, False),
+    ]
+    if only_default:
+        variants = [variants[0], variants[3]]
+    base_s = None
+    for name, cfg_kw, ingest_kw, ocr in variants:
+        cfg = IndexConfig(device=device, **cfg_kw, ingest=IngestConfig(ocr=ocr, **ingest_kw))
+        p = polyseek_run(tmp / f"idx-pdf-{len(rows)}", [folder], cfg)
+        base_s = base_s or p["s"]
+        ratio = f"{base_s / p['s']:.2f}x" if not ocr else "–"
+        rows.append([label, f"{name}, OCR {'on' if ocr else 'off'} ({p['units']:,} units)",
+                     pages / p["s"], p["s"], p["encode_s"], p["write_s"], ratio])
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -201,6 +219,7 @@ def main(argv=None):
     ap.add_argument("--skip", default="", help="comma list of parts to skip: records, images, pdf")
     ap.add_argument("--device", default=None, help="IndexConfig(device=...) and the peer encoder's device (cpu, cuda)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--pdf-quick", action="store_true", help="PDF: only the before/after pair (OCR off)")
     args = ap.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     load_start = load_avg()
@@ -215,7 +234,7 @@ def main(argv=None):
                 rows += bench_images(args.images, tmp, args.device)
                 print(f"images done (load {load_avg()})", flush=True)
             if "pdf" not in skip:
-                rows += bench_pdfs(args.pdf_pages, tmp, args.device)
+                rows += bench_pdfs(args.pdf_pages, tmp, args.device, args.pdf_quick)
                 print(f"pdf done (load {load_avg()})", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -226,8 +245,10 @@ def main(argv=None):
             "Items/s are records, images or PDF pages per second of wall time; 'encoder s' and 'store write s' are "
             "the parts of the same Polyseek run spent in text encoding and in LanceDB commits (the rest is "
             "discovery, hashing, extraction, OCR, thumbnails, compaction and the keyword index).")
+    rows = [r + ["–"] * (7 - len(r)) for r in rows]
     emit("ingest", "Ingest throughput", [head, table(["input", "path", "items/s", "seconds", "encoder s",
-                                                      "store write s"], rows)], write=not args.no_write)
+                                                      "store write s", "speed vs before"], rows)],
+         write=not args.no_write)
     return 0
 
 

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+
+
+def cache_root():
+    """Polyseek's user cache (exported models, eval runs): $POLYSEEK_CACHE_DIR, else $XDG_CACHE_HOME/polyseek, else
+    ~/.cache/polyseek."""
+    from pathlib import Path
+
+    env = os.environ.get("POLYSEEK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "polyseek"
 
 
 def _from_dict(cls, data: dict[str, Any] | None):
@@ -33,6 +45,7 @@ class IngestConfig:
     chunk_overlap: int = 200
     pdf_render_dpi: int = 72  # page renders for thumbnails and visual encoders
     pdf_min_text_chars: int = 40  # a page with fewer text-layer characters is OCRed
+    pdf_passage_words: int = 120  # PDF layout blocks merged into passages of about this many words (0: one unit a block)
     max_file_bytes: int = 512 * 1024 * 1024
 
     @classmethod

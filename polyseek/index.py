@@ -90,7 +90,19 @@ class Index(Reader):
         if query.image is not None:
             # Decode, orient and crop once; every visual signal then sees the same pixels.
             query = dataclasses.replace(query, image=load_query_image(query.image, query.bbox), bbox=None)
-        return self.searcher().search(query, config or SearchConfig())
+        from .retrieve.honesty import dense_floor, drop_weak_dense_tail
+
+        hits = self.searcher().search(query, config or SearchConfig())
+        return drop_weak_dense_tail(hits, dense_floor(self.manifest.get("encoders", {}).get("text", {}).get("spec")))
+
+    def query_warnings(self, query: Query, hits: Sequence[Hit]) -> list[str]:
+        """What a person should know about these results (see retrieve/honesty.py), e.g. no visual encoder."""
+        from .retrieve.honesty import visual_warnings
+
+        return visual_warnings(has_text=bool(query.text and query.text.strip()),
+                               has_visual_encoder=bool(self.config.visual_encoder),
+                               image_assets=lambda: len(self.assets(types=["image"])),
+                               type_filter=tuple(query.filters.type or ()), hits=hits)
 
     def search_many(self, queries: Sequence[Query], config: SearchConfig | None = None) -> list[list[Hit]]:
         return [self.search_query(q, config) for q in queries]

@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import IngestError, NotFoundError, PolyseekError
 from .ingest.base import instance_kinds
+from .progress import Progress
 from .store.base import EncodedAsset
 from .store.fsio import fault_point, printable_path
 from .types import Extraction
@@ -49,7 +49,16 @@ class IndexReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (skipped path, asset id it duplicates)
     links: list[tuple[str, str]] = field(default_factory=list)  # (symlink, why it was not followed)
+    unsupported: list[tuple[str, str]] = field(default_factory=list)  # (path, type): skipped, not failed
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase: extract, encode, commit, ...
+
+    def unsupported_by_type(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, t in self.unsupported:
+            out[t] = out.get(t, 0) + 1
+        return dict(sorted(out.items()))
+
 
     def to_dict(self) -> dict[str, Any]:
         return {"indexed": self.indexed, "skipped": self.skipped, "removed": self.removed, "units": self.units,
@@ -57,23 +66,22 @@ class IndexReport:
                 "warnings": [{"path": p, "warning": w} for p, w in self.warnings],
                 "duplicates": [{"path": p, "duplicate_of": a} for p, a in self.duplicates],
                 "skipped_links": [{"path": p, "reason": r} for p, r in self.links],
-                "seconds": round(self.seconds, 3)}
+                "unsupported": self.unsupported_by_type(),
+                "seconds": round(self.seconds, 3), "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
     def summary(self) -> str:
         s = (f"indexed {self.indexed} asset(s) ({self.units} units), skipped {self.skipped} unchanged, "
              f"removed {self.removed}, failed {len(self.failed)} in {self.seconds:.1f}s")
+        if self.unsupported:
+            s += (f"; {len(self.unsupported)} of unsupported type skipped ("
+                  + ", ".join(f"{t}: {n}" for t, n in self.unsupported_by_type().items()) + ")")
         if self.duplicates:
             s += f"; {len(self.duplicates)} near-duplicate image(s) not indexed"
         if self.links:
             s += f"; {len(self.links)} symlink(s) out of the indexed folders not followed"
+        if self.phases:
+            s += " (" + ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items()) + ")"
         return s
-
-
-def _progress(enabled: bool, total: int | None, unit: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1, mininterval=0.5)
 
 
 class Batcher:
@@ -83,8 +91,9 @@ class Batcher:
     part, so each file's units still appear in one commit."""
 
     def __init__(self, run: "IndexRun", report: IndexReport, *, max_units: int = FLUSH_UNITS,
-                 max_files: int = FLUSH_FILES):
+                 max_files: int = FLUSH_FILES, progress: Progress | None = None):
         self.run = run
+        self.progress = progress or Progress(False, "index")
         self.max_units, self.max_files = max_units, max_files
         self.report = report
         self.pending: list[Extraction] = []
@@ -121,7 +130,10 @@ class Batcher:
     def _encode_pending(self) -> None:
         if not self.pending:
             return
-        for ex, ea in zip(self.pending, self.run.encode_extractions(self.pending)):
+        n = sum(len(ex.units) for ex in self.pending)
+        with self.progress.phase("encode", f"{n} units of {len(self.pending)} file(s)"):
+            encoded = self.run.encode_extractions(self.pending)
+        for ex, ea in zip(self.pending, encoded):
             if ex.final:
                 self.ready.append(merge_parts(self.partial.pop(ex.asset.id, []) + [ea]))
             else:
@@ -132,7 +144,8 @@ class Batcher:
         store = self.run.store
         self._encode_pending()
         if self.ready:
-            self.run.write_batch(self.ready)
+            with self.progress.phase("commit", f"{len(self.ready)} asset(s)"):
+                self.run.write_batch(self.ready)
             self.report.indexed += len(self.ready)
             self.report.units += sum(len(b.units) for b in self.ready)
         if self.done_paths:
@@ -160,17 +173,35 @@ def _unique_id(candidates: Sequence[str], path: str, taken: dict[str, str]) -> s
     return f"{candidates[0]}~{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
-def asset_id_for(path: Path, root: Path, taken: dict[str, str]) -> str:
-    """The file stem relative to its root ("sub/name"); with the suffix, then a path hash, on collision."""
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        rel = Path(path.name)
-    stem = rel.with_suffix("").as_posix()
-    return _unique_id([stem, rel.as_posix()], str(path), taken)
+def id_candidates(path: Path) -> list[str]:
+    """Possible ids of a file, shortest first: "stem", "folder/stem", ... then the same with the file's suffix."""
+    folders = path.parts[1:-1]  # without the filesystem root
+    out = ["/".join([*folders[len(folders) - k:], path.stem]) for k in range(len(folders) + 1)]
+    out += ["/".join([*folders[len(folders) - k:], path.name]) for k in range(len(folders) + 1)]
+    return list(dict.fromkeys(c for c in out if c))
 
 
-def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(), progress=False,
+def assign_ids(new: Sequence[Path], taken: dict[str, str]) -> dict[str, str]:
+    """Asset ids for files not yet indexed: the file's stem, lengthened by parent folders only as far as needed to
+    tell apart files that share a stem (in this run or already indexed), then the name with its suffix.
+
+    The rule looks at the files, never at which folder was passed to `index`, so `index docs/` and `index docs/pdfs/`
+    give a file the same id. Ids of indexed files never change (`taken`: id -> path), so indexes built under the
+    earlier rule (ids relative to the folder given) keep theirs; only new files get ids by this rule."""
+    stems = {p.stem for p in new}
+    others = [Path(p) for p in taken.values() if Path(p).stem in stems and "#" not in p]
+    owners: dict[str, int] = {}
+    for p in list(dict.fromkeys([*new, *others])):
+        for c in id_candidates(p):
+            owners[c] = owners.get(c, 0) + 1
+    out: dict[str, str] = {}
+    for p in sorted(new):
+        free = [c for c in id_candidates(p) if owners.get(c) == 1 and taken.get(c, str(p)) == str(p)]
+        out[str(p)] = free[0] if free else _unique_id([p.stem], str(p), taken)
+    return out
+
+
+def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(), progress: Progress | bool = False,
               skip_duplicates: bool = False, report: IndexReport) -> None:
     from .ingest.base import ExtractContext
     from .ingest.files import OUTSIDE_ROOT, discover, file_hash, stream_file
@@ -180,12 +211,30 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
     taken = {aid: v["path"] for aid, v in store.asset_index().items()}
     todo: list[tuple[Path, Path]] = []
     seen: set[str] = set()
-    batch = Batcher(run, report)
+    prog = progress if isinstance(progress, Progress) else Progress(bool(progress), "index")
+    batch = Batcher(run, report, progress=prog)
     complete_roots: list[Path] = []
+    records = set(run.folder.manifest.get("sources", {}))  # files indexed with --records are not skipped here
+    from .ingest.detect import supported_suffixes
+
+    supported = set(supported_suffixes())
+
+    def wanted(path: Path) -> bool:
+        """Supported types go on; others are recorded as skipped by type, never extracted, so never retried."""
+        if str(path) in records:
+            return False
+        kind = unsupported_type(path, supported)
+        if kind is None:
+            return True
+        report.unsupported.append((str(path), kind))
+        seen.add(str(path))
+        return False
+
     for root in roots:
         root = Path(os.path.abspath(root))
         if root.is_file():
-            todo.append((root.parent, root))
+            if wanted(root):
+                todo.append((root.parent, root))
             continue
         if not root.exists():
             batch.fail(str(root), "no such file or folder")
@@ -196,19 +245,22 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             elif isinstance(item, tuple):
                 batch.fail(str(item[0]), item[1])
                 seen.update((str(item[0]), printable_path(str(item[0]))))
-            else:
+            elif wanted(Path(os.path.abspath(item))):
                 todo.append((root, Path(os.path.abspath(item))))
         complete_roots.append(root)
     todo = list({p: (r, p) for r, p in todo}.values())  # a path given twice is indexed once
+    new_ids = assign_ids([p for _, p in todo if str(p) not in existing], taken)
     repair = run.assets_missing_features() | store.assets_without_units()
     want_pixels = run.folder.wants_pixels()
     region_tiles = bool(run.config.visual_encoder and run.config.region_tiles)
-    bar = _progress(progress, len(todo), "file")
+    prog.total = len(todo)
+    if prog._bar is not None:
+        prog._bar.reset(total=len(todo))
     try:
         for root, path in todo:
             sp = str(path)
             seen.add(sp)
-            bar.update(1)
+            prog.step(1)
             if printable_path(sp) != sp:  # a name that is not UTF-8 (surrogate-escaped): a bad file, not a crash
                 seen.add(printable_path(sp))
                 batch.fail(sp, "the file name is not valid UTF-8 (shown here with \\x escapes); rename the file "
@@ -233,12 +285,14 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             if prev and prev[1]["hash"] == h:
                 report.skipped += 1
                 continue
-            aid = prev[0] if prev else asset_id_for(path, root, taken)
+            aid = prev[0] if prev else new_ids[sp]
+            if taken.get(aid, sp) != sp:  # taken earlier in this run (a file given twice under two names)
+                aid = _unique_id([aid], sp, taken)
             taken[aid] = sp
             ctx = ExtractContext(config=run.config.ingest, asset_id=aid, file_hash=h, want_pixels=want_pixels,
                                  region_tiles=region_tiles)
             try:
-                for ex in stream_file(path, ctx):
+                for ex in timed(stream_file(path, ctx), prog, "extract"):
                     if skip_duplicates and ex.asset.type == "image" and not prev:
                         from .retrieve.dupes import is_near_duplicate
 
@@ -259,7 +313,8 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
                 batch.fail(sp, f"{type(e).__name__}: {e}")
         batch.flush()
     finally:
-        bar.close()
+        if prog is not progress:
+            prog.close()
     # Files that disappeared from a folder we walked completely are removed from the index.
     links = {p for p, _ in report.links}
     gone = [aid for p, (aid, _) in existing.items()
@@ -267,18 +322,53 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             and (p in links or not os.path.exists(p))]
     if gone:
         report.removed += run.delete_assets(gone)
+    skipped_now = {p for p, _ in report.unsupported}
     stale_failures = [p for p, _, _ in store.failures_list()
-                      if any(p.startswith(str(r) + os.sep) for r in complete_roots) and p not in seen]
+                      if (any(p.startswith(str(r) + os.sep) for r in complete_roots) and p not in seen)
+                      or p in skipped_now or p in records]
     store.clear_failures(stale_failures)
+    remember_skipped(run.folder.manifest, report.unsupported, complete_roots)
+
+
+def timed(parts: Iterable[Extraction], prog: Progress, phase: str) -> Iterator[Extraction]:
+    """`parts` as they come, the time spent producing each counted in `phase` (extraction interleaves with
+    encoding for streamed files, so the generator's own time is what is measured)."""
+    it = iter(parts)
+    while True:
+        with prog.phase(phase, say=False):
+            try:
+                ex = next(it)
+            except StopIteration:
+                return
+        yield ex
+
+
+def unsupported_type(path: Path, supported: Collection[str]) -> str | None:
+    """The suffix (".xyz", or "(no suffix)") of a file whose suffix is not in `supported`, else None."""
+    suffix = path.suffix.lower()
+    return None if suffix in supported else (suffix or "(no suffix)")
+
+
+def remember_skipped(manifest: dict, unsupported: Sequence[tuple[str, str]], walked: Sequence[Path]) -> None:
+    """Keep `manifest["skipped"]` ({path: type}) true: entries under folders walked this run are replaced by what
+    this run skipped, and entries whose file is gone are dropped."""
+    old = manifest.get("skipped", {})
+    keep = {p: t for p, t in old.items()
+            if os.path.exists(p) and not any(p.startswith(str(r) + os.sep) for r in walked)}
+    keep.update(dict(unsupported))
+    manifest["skipped"] = dict(sorted(keep.items()))
+
+
 
 
 def add_records(run: "IndexRun", files: Sequence[Path], *, id_field="id", text_fields=("text",), image_field=None,
-                meta_fields=(), progress=False, report: IndexReport) -> None:
+                meta_fields=(), progress: Progress | bool = False, report: IndexReport) -> None:
     from .ingest.files import file_hash
     from .ingest.records import iter_records
 
     store = run.store
-    batch = Batcher(run, report, max_units=FLUSH_RECORD_UNITS, max_files=FLUSH_RECORD_UNITS)
+    prog = progress if isinstance(progress, Progress) else Progress(bool(progress), "index", unit="rec")
+    batch = Batcher(run, report, max_units=FLUSH_RECORD_UNITS, max_files=FLUSH_RECORD_UNITS, progress=prog)
     for f in dict.fromkeys(Path(os.path.abspath(p)) for p in files):
         f = Path(os.path.abspath(f))
         if not f.is_file():
@@ -297,12 +387,11 @@ def add_records(run: "IndexRun", files: Sequence[Path], *, id_field="id", text_f
             continue
         existing = {aid: v["hash"] for aid, v in store.asset_index(source=src_key).items()}
         seen: set[str] = set()
-        bar = _progress(progress, None, "rec")
         try:
             for item in iter_records(f, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
                                      meta_fields=tuple(meta_fields), config=run.config.ingest,
                                      want_pixels=run.folder.wants_pixels()):
-                bar.update(1)
+                prog.step(1)
                 if isinstance(item, tuple):
                     batch.fail(*item)
                     continue
@@ -318,7 +407,8 @@ def add_records(run: "IndexRun", files: Sequence[Path], *, id_field="id", text_f
                 batch.add(item)
             batch.flush()
         finally:
-            bar.close()
+            if prog is not progress:
+                prog.close()
         gone = sorted(set(existing) - seen)
         if gone:
             report.removed += run.delete_assets(gone)
@@ -342,22 +432,29 @@ class IndexRun:
         paths = check_paths(paths)
         report = IndexReport()
         t0 = time.perf_counter()
-        with self.folder.writer("indexing"):
-            if not records:  # what the server may serve files from (serve/api/state.py)
-                roots = self.folder.manifest.setdefault("roots", [])
-                roots.extend(r for r in dict.fromkeys(os.path.realpath(p) for p in paths if os.path.exists(p))
-                             if r not in roots)
-            before = self.store.version
-            if records:
-                add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields), image_field=image_field,
-                            meta_fields=tuple(meta_fields), progress=progress, report=report)
-            else:
-                add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=progress,
-                          skip_duplicates=skip_duplicates, report=report)
-            if self.store.version != before:
-                self.store.maintain()
-            self.folder.derived.refresh(force=self.store.version != before)
-            self.folder.save_manifest()
+        prog = Progress(bool(progress), "index", unit="rec" if records else "file")
+        try:
+            with self.folder.writer("indexing"):
+                if not records:  # what the server may serve files from (serve/api/state.py)
+                    roots = self.folder.manifest.setdefault("roots", [])
+                    roots.extend(r for r in dict.fromkeys(os.path.realpath(p) for p in paths if os.path.exists(p))
+                                 if r not in roots)
+                before = self.store.version
+                if records:
+                    add_records(self, paths, id_field=id_field, text_fields=tuple(text_fields),
+                                image_field=image_field, meta_fields=tuple(meta_fields), progress=prog, report=report)
+                else:
+                    add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=prog,
+                              skip_duplicates=skip_duplicates, report=report)
+                if self.store.version != before:
+                    with prog.phase("compact"):
+                        self.store.maintain()
+                with prog.phase("keyword/ANN upkeep"):
+                    self.folder.derived.refresh(force=self.store.version != before)
+                self.folder.save_manifest()
+        finally:
+            prog.close()
+        report.phases = dict(prog.seconds)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -376,8 +473,8 @@ class IndexRun:
                 p = os.path.abspath(it)
                 hits = [aid for aid, v in idx.items() if v["path"] == p or v["path"].startswith(p.rstrip(os.sep) + os.sep)
                         or v["source"] == p]
-                if not hits:
-                    raise NotFoundError(f"{it!r} is neither an asset id nor an indexed path")
+                if not hits and not self._forget_unindexed(p):
+                    raise NotFoundError(f"{it!r} is neither an asset id nor an indexed, failed or skipped path")
                 ids.update(hits)
             n = self.delete_assets(sorted(ids))
             srcs = self.folder.manifest.get("sources", {})
@@ -386,6 +483,18 @@ class IndexRun:
             self.folder.derived.refresh(force=True)
             self.folder.save_manifest()
             return n
+
+    def _forget_unindexed(self, path: str) -> int:
+        """Drop the failure records and skipped entries at or under `path` (a mistyped or deleted path, a file that
+        will never index): `remove` clears what `status` lists. How many were dropped."""
+        under = path.rstrip(os.sep) + os.sep
+        failed = [p for p, _, _ in self.store.failures_list() if p == path or p.startswith(under)]
+        self.store.clear_failures(failed)
+        skipped = self.folder.manifest.get("skipped", {})
+        gone = [p for p in skipped if p == path or p.startswith(under)]
+        for p in gone:
+            skipped.pop(p)
+        return len(failed) + len(gone)
 
     # -- steps ------------------------------------------------------------------------------------
     def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
@@ -459,12 +568,17 @@ class IndexRun:
 
 
 def encode_texts(encoder, texts: list[str]) -> np.ndarray:
-    """Encode non-empty texts; empty ones get zero vectors (they take no part in dense search)."""
+    """Encode non-empty texts, each distinct text once (a figure caption is also its passage's text); empty ones
+    get zero vectors (they take no part in dense search)."""
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    idx = [i for i, t in enumerate(texts) if t and t.strip()]
-    if idx:
-        out[idx] = encoder.encode_documents([texts[i] for i in idx])
+    first: dict[str, int] = {}
+    rows = [first.setdefault(t, len(first)) if t and t.strip() else -1 for t in texts]
+    if first:
+        vecs = encoder.encode_documents(list(first))
+        keep = [i for i, r in enumerate(rows) if r >= 0]
+        out[keep] = vecs[[rows[i] for i in keep]]
     return out
+
 
 
 def encode_images(encoder, images: list[Any]) -> np.ndarray:

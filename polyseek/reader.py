@@ -126,6 +126,17 @@ class Reader:
         """Files that could not be indexed, with the reason and when."""
         return [{"path": p, "reason": r, "at": str(at)} for p, r, at in self.store.failures_list()]
 
+    def skipped(self) -> list[dict[str, str]]:
+        """Files skipped because no extractor takes their type (never retried), with the type."""
+        return [{"path": p, "type": t} for p, t in self.folder.manifest.get("skipped", {}).items()]
+
+    def suggestions(self, n: int = 4, sample: int = 5000) -> list[str]:
+        """Searches to suggest, from the text of up to `sample` units (retrieve/suggest.py)."""
+        from .retrieve.suggest import suggest_queries
+
+        t = self.store.scan_units(["asset_id", "text"], limit=sample)
+        return suggest_queries(zip(t.column("asset_id").to_pylist(), t.column("text").to_pylist()), n)
+
     # -- search explanations ----------------------------------------------------------------------
     def crop_search(self, query: Query, config: SearchConfig | None = None):
         """Multi-scale crop search with its explanation (retrieve/crops.py `CropSearch`: hits, the crops tried,
@@ -153,5 +164,5 @@ class Reader:
             "units": n_units, "units_by_kind": kinds,
             "encoders": self.folder.manifest.get("encoders", {}), "config": self.config.to_dict(),
             "store_version": self.store.version, "vector_indexes": self.folder.derived.vector_index_info(),
-            "failed": self.failures(), "bytes_on_disk": size, "updated": self.folder.manifest.get("updated"),
+            "failed": self.failures(), "skipped": self.skipped(), "bytes_on_disk": size, "updated": self.folder.manifest.get("updated"),
         }

@@ -114,6 +114,8 @@ class HitOut(BaseModel):
     highlights: list[list[int]] = Field(default_factory=list)
     signals: dict[str, float] = Field(default_factory=dict)
     extra: Optional[dict[str, Any]] = None
+    title: Optional[str] = Field(None, description="A record's title (its title field, else its id); files show "
+                                                   "their name")
     frame: Optional[list[float]] = Field(None, description="[width, height] of the space unit.bbox is in: image "
                                                           "pixels, or PDF points of the page.")
 
@@ -122,6 +124,8 @@ class SearchOut(BaseModel):
     id: Optional[str] = None
     took_ms: float
     hits: list[HitOut]
+    warnings: list[str] = Field(default_factory=list, description="What to know about these results, e.g. that "
+                                "text matches images only through OCR text when no visual encoder is configured")
 
 
 class IndexPathsIn(BaseModel):

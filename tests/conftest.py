@@ -25,6 +25,14 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def minilm_torch():
+    """The packaged MiniLM through sentence-transformers (torch), the runtime "minilm" had before ONNX."""
+    from polyseek.encode import MiniLMEncoder
+
+    return MiniLMEncoder(device="cpu")
+
+
+@pytest.fixture(scope="session")
 def clip(tiny_clip_dir):
     return load_encoder(f"clip:{tiny_clip_dir}", device="cpu")
 
@@ -34,7 +42,7 @@ def siglip(tiny_siglip_dir):
     return load_encoder(f"clip:{tiny_siglip_dir}", device="cpu")
 
 
-@pytest.fixture(params=["minilm", "clip", "siglip"])
+@pytest.fixture(params=["minilm", "minilm_torch", "clip", "siglip"])
 def encoder(request):
     """Every registered backend, for the shared contract suite (siglip is the 'clip' backend on a SigLIP model)."""
     return request.getfixturevalue(request.param)

@@ -3,12 +3,14 @@
 from .base import Encoder, Modality, Role, encoders, format_spec, parse_spec
 from .clip import ClipEncoder
 from .loader import clear_encoder_cache, describe, load_encoder
+from .onnx import OnnxTextEncoder
 from .text import MiniLMEncoder, SentenceTransformerEncoder
 
 __all__ = [
     "ClipEncoder",
     "Encoder",
     "MiniLMEncoder",
+    "OnnxTextEncoder",
     "Modality",
     "Role",
     "SentenceTransformerEncoder",

@@ -89,9 +89,13 @@ def looks_like_path(model: str) -> bool:
 
 
 def pick_device(device: str | None) -> str:
-    """`device` as given, or "cuda" when a GPU is present, else "cpu"."""
+    """`device` as given, or "cuda" when a GPU is present, else "cpu".
+
+    Without an NVIDIA device node torch is not imported at all: a CPU-only search must not pay for it."""
     if device:
         return device
+    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia")):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

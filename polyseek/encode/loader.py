@@ -26,6 +26,10 @@ def load_encoder(spec: str, device: str | None = None) -> Encoder:
             return _cache[key]
         name, model, options = parse_spec(spec)
         cls = encoders.get(name)
+        from .onnx import OnnxTextEncoder, serves
+
+        if serves(name, options, device):
+            cls = OnnxTextEncoder  # same model, same vectors, same spec: "minilm" through ONNX Runtime
         # Different spellings of one folder ("clip:./m", "clip:/abs/m") share one loaded model.
         canonical = (format_spec(name, canonical_model(model) if model else None, options), device)
         if canonical in _cache:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import cache_root
 from ..config import IndexConfig, SearchConfig
 from ..errors import ConfigError, UnknownNameError
 from ..types import Hit
@@ -179,7 +180,7 @@ def build_index(bench: Benchmark, index_dir: Path, index_config: IndexConfig | d
     return idx, info
 
 
-def search_timed(idx, queries, config: SearchConfig) -> tuple[list[list[Hit]], list[float]]:
+def search_timed(idx, queries, config: SearchConfig, step=None) -> tuple[list[list[Hit]], list[float]]:
     """Answer queries one by one (``search_many`` on one query) and time each, after one untimed warm-up.
 
     A query the config cannot answer (an image query under a text-only config) gets no hits and scores 0,
@@ -202,6 +203,8 @@ def search_timed(idx, queries, config: SearchConfig) -> tuple[list[list[Hit]], l
                 warned = True
             hits.append([])
         ms.append((time.perf_counter() - t0) * 1000.0)
+        if step is not None:
+            step(1)
     return hits, ms
 
 
@@ -231,7 +234,7 @@ def run_benchmark(
     k: int = 100,
     metrics: Sequence[str] = DEFAULT_METRICS,
     ablation: bool = False,
-    runs_root: str | Path = "runs",
+    runs_root: str | Path | None = None,
     command: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -246,7 +249,8 @@ def run_benchmark(
 
     random.seed(seed)
     np.random.seed(seed)
-    runs_root = Path(runs_root)
+    # Runs and the index cache go to the user cache, not the working directory ($POLYSEEK_CACHE_DIR/runs).
+    runs_root = Path(runs_root) if runs_root is not None else cache_root() / "runs"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(out_dir) if out_dir is not None else runs_root / f"{bench.name}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -274,8 +278,14 @@ def run_benchmark(
         per_query: dict[str, dict] = {}
         results: list[dict] = []
         runs: dict[str, Run] = {}
-        for name, cfg in configs.items():
-            hits, ms = search_timed(idx, queries, cfg)
+        from ..progress import Progress
+
+        for i, (name, cfg) in enumerate(configs.items(), 1):
+            prog = Progress(progress, f"eval {name} ({i}/{len(configs)})", total=len(queries), unit="query")
+            try:
+                hits, ms = search_timed(idx, queries, cfg, step=prog.step)
+            finally:
+                prog.close()
             run = {q.id: hits_to_run(h) for q, h in zip(queries, hits)}
             runs[name] = run
             pq, means = score_run(bench.qrels, run, metrics)
@@ -294,6 +304,8 @@ def run_benchmark(
                 "recall_curve": recall_curve(bench.qrels, run),
             })
             write_run(run, run_dir / "runs" / f"{_safe(name)}.trec", tag=name)
+            prog.line("  ".join(f"{m}={v:.4f}" for m, v in list(means.items())[:3])
+                      + f"  p50 {results[-1]['timing']['query_ms_p50']} ms")
         significance = (compare.compare_systems(per_query, metrics, seed=seed) if len(results) > 1 else {})
         by_type = query_type_breakdown(bench, queries, per_query, metrics)
         out = {

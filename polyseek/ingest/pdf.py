@@ -17,6 +17,7 @@ from ..errors import IngestError
 from ..types import Extraction, Unit
 from .base import ExtractContext, Extractor, extractors
 from .common import clean_line, file_asset, join_lines, parse_pdf_date, thumbnail_jpeg
+from .passages import is_label, merge_blocks
 
 OCR_DPI = 150
 _CAPTION = re.compile(r"^\s*(figure|fig\.?|table|chart|plate|exhibit)\s*[\dIVX]", re.I)
@@ -335,7 +336,7 @@ class PdfExtractor(Extractor):
         if ctx.want_pixels:
             page_unit.image = render
         units = [page_unit]
-        for n, (text, box, s, e) in enumerate(block_info):
+        for n, (text, box, s, e) in enumerate(merge_blocks(block_info, cfg.pdf_passage_words)):
             units.append(Unit(id=f"{ctx.asset_id}#p{pno}b{n}", kind="block", text=text, page=pno,
                               bbox=_xywh(tf.display(box)), char_start=s, char_end=e))
         figures = [bx for bx in _merge_boxes([_clip(bx, uw, uh) for bx in _images(page, tf)])
@@ -347,8 +348,9 @@ class PdfExtractor(Extractor):
         figures.sort(key=lambda bx: (bx[1], bx[0]))
         caption_blocks = [(t, bx) for t, bx, _, _ in block_info]
         for n, box in enumerate(figures):
+            caption = find_caption(box, caption_blocks, uh)
             fig = Unit(id=f"{ctx.asset_id}#p{pno}f{n}", kind="figure", page=pno, bbox=_xywh(tf.display(box)),
-                       text=find_caption(box, caption_blocks, uh))
+                       text="" if is_label(caption) else caption)
             if ctx.want_pixels and render is not None:
                 s = cfg.pdf_render_dpi / 72
                 d = tf.display(box)

@@ -98,7 +98,7 @@ def iter_records(path: str | Path, *, id_field: str = "id", text_fields: Iterabl
             if v is not None and v != "":
                 parts.append(str(v).strip())
         title = row.get("title")
-        asset.title = str(title) if title else (parts[0][:200] if parts else rid)
+        asset.title = str(title) if title else rid  # the title field, else the id: what names one record
         for f in meta_fields:
             if f in row:
                 asset.meta[f] = row[f]

@@ -148,24 +148,36 @@ def thumbnail_image(idx, aid: str):
 
 
 def find_duplicates(idx, threshold: int = DEFAULT_THRESHOLD, *, confirm: bool = True,
-                    types: Sequence[str] = DEFAULT_TYPES, min_cover: float = 0.8) -> DupeReport:
+                    types: Sequence[str] = DEFAULT_TYPES, min_cover: float = 0.8, progress: bool = False) -> DupeReport:
     """Groups of near-identical images in `idx` (an IndexFolder or an Index; see the module docstring). Without instance features (or with
     `confirm=False`) the hash alone decides, and the report says so (`verified` is False)."""
     idx = getattr(idx, "folder", idx)
     if not 0 <= threshold <= 32:
         raise QueryError(f"threshold must be between 0 and 32 bits (of 64), got {threshold}")
+    from ..progress import Progress
+
     t0 = time.perf_counter()
-    with _lock:
-        table = HashTable.load_or_build(idx.store, idx.path / "dupes", types)
-    pairs = near_pairs(table.hashes, threshold)
-    verified = bool(confirm and idx.config.instance)
-    matcher = _Matcher(idx, min_cover) if verified else None
-    kept: list[DupePair] = []
-    rejected: list[DupePair] = []
-    for i, j, d in sorted(pairs.tolist(), key=lambda r: (r[2], r[0], r[1])):
-        a, b = table.ids[i], table.ids[j]
-        p = matcher.confirm(a, b, int(d)) if matcher else DupePair(a, b, int(d), False)
-        (kept if (p.confirmed or not matcher) else rejected).append(p)
+    prog = Progress(progress, "dupes", unit="pair")
+    try:
+        with prog.phase("hash images"), _lock:
+            table = HashTable.load_or_build(idx.store, idx.path / "dupes", types)
+        with prog.phase("find near pairs"):
+            pairs = near_pairs(table.hashes, threshold)
+        verified = bool(confirm and idx.config.instance)
+        matcher = _Matcher(idx, min_cover) if verified else None
+        kept: list[DupePair] = []
+        rejected: list[DupePair] = []
+        prog.total = len(pairs)
+        if prog._bar is not None:
+            prog._bar.reset(total=len(pairs))
+        with prog.phase("verify pairs" if matcher else "group pairs", f"{len(pairs)} candidate(s)"):
+            for i, j, d in sorted(pairs.tolist(), key=lambda r: (r[2], r[0], r[1])):
+                a, b = table.ids[i], table.ids[j]
+                p = matcher.confirm(a, b, int(d)) if matcher else DupePair(a, b, int(d), False)
+                (kept if (p.confirmed or not matcher) else rejected).append(p)
+                prog.step(1)
+    finally:
+        prog.close()
     groups = _group(idx, kept)
     return DupeReport(groups, len(table.ids), len(pairs), len(kept), verified, threshold,
                       time.perf_counter() - t0, rejected)

@@ -323,14 +323,16 @@ class LanceStore(Store):
         return t.to_pylist()
 
     def scan_units(self, columns: Sequence[str], *, kinds: Sequence[str] | None = None,
-                   asset_ids: Sequence[str] | None = None, filters: Filters | None = None) -> pa.Table:
-        """The given columns of every unit (only those of some kinds, of some assets, or passing search filters)."""
+                   asset_ids: Sequence[str] | None = None, filters: Filters | None = None,
+                   limit: int | None = None) -> pa.Table:
+        """The given columns of every unit (only those of some kinds, of some assets, or passing search filters;
+        at most `limit` of them)."""
         where = _and(sql_in("kind", kinds) if kinds is not None else None,
                      sql_in("asset_id", asset_ids) if asset_ids is not None else None, filters_to_sql(filters))
         q = self.units.search().select(list(columns))
         if where:
             q = q.where(where)
-        return q.limit(None).to_arrow() if self.units.count_rows() else pa.table({c: [] for c in columns})
+        return q.limit(limit).to_arrow() if self.units.count_rows() else pa.table({c: [] for c in columns})
 
     def unit_ids_matching(self, filters: Filters | None) -> np.ndarray | None:
         """The ids of the units that pass `filters` (None when there are no filters: every unit passes)."""

@@ -98,8 +98,13 @@ def test_describe_and_spec_round_trip(encoder):
     assert set(d) == {"spec", "name", "dim", "modalities", "model"}
     assert d["dim"] == encoder.dim and d["name"] == encoder.name
     assert d["modalities"] == sorted(encoder.modalities)
-    # The stored spec recreates the same encoder (from the in-process cache here).
-    assert load_encoder(d["spec"], device="cpu") is encoder
+    # The stored spec recreates the same encoder (from the in-process cache here), or, for "minilm" built through
+    # torch, the ONNX Runtime one that serves the same spec with the same vectors.
+    loaded = load_encoder(d["spec"], device="cpu")
+    assert loaded.spec == encoder.spec and loaded.dim == encoder.dim
+    if loaded is not encoder:
+        a, b = loaded.encode_documents(TEXTS), encoder.encode_documents(TEXTS)
+        assert (a * b).sum(axis=1).min() > 0.999
 
 
 def test_wrong_item_type(encoder):

@@ -15,7 +15,7 @@ from polyseek.errors import ConfigError, UnknownNameError
 
 
 def test_unknown_encoder_lists_known_names():
-    with pytest.raises(UnknownNameError, match="unknown encoder 'clp'; choose from: clip, minilm, sentence-transformers"):
+    with pytest.raises(UnknownNameError, match="unknown encoder 'clp'; choose from: clip, minilm, onnx, sentence-transformers"):
         load_encoder("clp:foo")
 
 

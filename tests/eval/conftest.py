@@ -29,7 +29,7 @@ def trec_ref() -> Path:
 def shared_trec_ref() -> Path:
     d = shared_dir() / "bench" / "trec-eval-reference"
     if not d.is_dir():
-        pytest.skip(f"{d} is absent (set POLYSEEK_SHARED to the shared folder)")
+        pytest.skip(f"{d} is absent: set POLYSEEK_SHARED=/path/to/shared (README, Quick start)")
     return d
 
 

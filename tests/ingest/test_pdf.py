@@ -15,7 +15,8 @@ def _inside(bbox, size, tol=1.0):
 
 
 def test_pages_blocks_and_figure_with_caption(good_corpus):
-    ctx = ExtractContext(config=IngestConfig(ocr=False), asset_id="rep", want_pixels=True)
+    """Layout blocks one unit each (pdf_passage_words=0); passages are tested in test_passages.py."""
+    ctx = ExtractContext(config=IngestConfig(ocr=False, pdf_passage_words=0), asset_id="rep", want_pixels=True)
     ex = extract_file(good_corpus.root / "docs" / "report.pdf", ctx)
     a = ex.asset
     assert a.meta["pages"] == 2 and a.title == "Solar Panel Efficiency Report"
@@ -68,7 +69,7 @@ def test_rotated_page_boxes_follow_displayed_orientation(tmp_path):
     doc[0].set_rotation(90)
     doc.save(str(tmp_path / "rot.pdf"))
     doc.close()
-    ex = extract_file(tmp_path / "rot.pdf", ExtractContext(config=IngestConfig(ocr=False), asset_id="r"))
+    ex = extract_file(tmp_path / "rot.pdf", ExtractContext(config=IngestConfig(ocr=False, pdf_passage_words=0), asset_id="r"))
     page = ex.units[0]
     w, h = page.meta["size"]
     assert w > h  # landscape once rotated

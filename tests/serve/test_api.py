@@ -46,7 +46,7 @@ def test_search_json_has_cli_schema(client):
     assert res["id"] == "q1" and res["took_ms"] >= 0
     top = res["hits"][0]
     assert HIT_KEYS <= set(top)
-    assert top["asset"]["id"] == "docs/report" and top["asset"]["type"] == "pdf"
+    assert top["asset"]["id"] == "report" and top["asset"]["type"] == "pdf"
     assert top["unit"]["page"] >= 1
     s, e = top["highlights"][0]
     assert top["snippet"][s:e].lower().startswith("polycrystal")
@@ -106,11 +106,11 @@ def test_search_image_crop_and_limits(client):
 
 
 def test_asset_metadata_thumbnail_units(client):
-    a = client.get("/assets/docs/report").json()
-    assert a["id"] == "docs/report" and a["type"] == "pdf" and a["has_thumbnail"] and "thumbnail" not in a
-    t = client.get("/assets/docs/report/thumbnail")
+    a = client.get("/assets/report").json()
+    assert a["id"] == "report" and a["type"] == "pdf" and a["has_thumbnail"] and "thumbnail" not in a
+    t = client.get("/assets/report/thumbnail")
     assert t.status_code == 200 and t.headers["content-type"] == "image/jpeg" and t.content[:2] == b"\xff\xd8"
-    units = client.get("/assets/docs/report/units").json()["units"]
+    units = client.get("/assets/report/units").json()["units"]
     pages = [u for u in units if u["kind"] == "page"]
     assert pages and pages[0]["meta"]["size"][0] > 500
     assert_error(client.get("/assets/notes/thumbnail"), 404, "no thumbnail")
@@ -123,12 +123,12 @@ def test_files_images_pdf_pages_and_text(client, corpus):
     r = client.get("/assets/invoice/file")
     assert r.status_code == 200 and r.content == (corpus["root"] / "invoice.png").read_bytes()
     assert r.headers["content-type"] == "image/png" and r.headers["x-content-type-options"] == "nosniff"
-    r = client.get("/assets/docs/report/file")
+    r = client.get("/assets/report/file")
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
-    r = client.get("/assets/docs/report/file", params={"page": 1, "width": 300})
+    r = client.get("/assets/report/file", params={"page": 1, "width": 300})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(r.content)).width == 300
-    assert_error(client.get("/assets/docs/report/file", params={"page": 99}), 404, "page 99")
+    assert_error(client.get("/assets/report/file", params={"page": 99}), 404, "page 99")
     assert_error(client.get("/assets/invoice/file", params={"page": 1}), 400, "pdf")
     # An indexed HTML file is served as plain text in a sandbox, never as a page of this origin.
     r = client.get("/assets/article/file")

@@ -41,7 +41,7 @@ def test_index_report_and_search_json(cli_index):
     assert report["indexed"] == len(good.good) and report["failed"] == []
     p = run("search", "aphids", "--index", idx, "--json", "-k", "3", check=True)
     out = json.loads(p.stdout)
-    assert set(out) == {"id", "took_ms", "hits"}
+    assert set(out) == {"id", "took_ms", "hits", "warnings"} and out["warnings"] == []
     h = out["hits"][0]
     assert h["asset"] == {"id": "notes", "path": str(good.root / "notes.md"), "type": "text"}
     assert set(h["unit"]) == {"id", "kind", "page", "bbox", "time"} and h["rank"] == 1
@@ -51,7 +51,7 @@ def test_index_report_and_search_json(cli_index):
 def test_human_output_and_filters(cli_index):
     idx, _, _ = cli_index
     p = run("search", "receipt", "--index", idx, "--type", "pdf", check=True)
-    assert "docs/scan" in p.stdout and "[pdf]" in p.stdout and "page 1" in p.stdout
+    assert "scan" in p.stdout and "[pdf]" in p.stdout and "page 1" in p.stdout
     p = run("search", "zzzqqq nothing matches", "--index", idx, "--signal", "bm25", check=True)
     assert "no results" in p.stdout
 

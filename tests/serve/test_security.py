@@ -75,7 +75,7 @@ def test_index_paths_cannot_escape_through_symlinks(server, corpus):
 def test_unauthenticated_requests_get_401(token_server):
     with token_server.client() as c:
         for method, path, kw in [("POST", "/search", {"json": {"text": "tea"}}), ("GET", "/status", {}),
-                                 ("GET", "/assets/invoice/file", {}), ("GET", "/assets/docs/report", {}),
+                                 ("GET", "/assets/invoice/file", {}), ("GET", "/assets/report", {}),
                                  ("POST", "/index", {"json": {"paths": ["/etc"]}})]:
             r = c.request(method, path, **kw)
             assert r.status_code == 401, (path, r.text)

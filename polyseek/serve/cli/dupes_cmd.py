@@ -33,7 +33,7 @@ def dupes_command(index_path, threshold, no_verify, as_json):
 
     try:
         idx = polyseek.open(index_path, create=False)
-        report = idx.dupes(threshold, confirm=not no_verify)
+        report = idx.dupes(threshold, confirm=not no_verify, progress=True)  # phases on stderr
     except PolyseekError as e:
         click.echo(click.style("error: ", fg="red", bold=True) + str(e), err=True)
         sys.exit(1)

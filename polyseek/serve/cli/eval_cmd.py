@@ -78,7 +78,7 @@ def _run(bench_dir, index_dir, config, compare, ablation, report_dir, out_dir, a
         click.echo(f"{bench.name}: {len(bench.judged_queries)} judged queries, corpus {bench.corpus_path}", err=True)
     result = run_benchmark(bench, index_dir=index_dir, search_configs=specs, seed=seed, out_dir=out_dir, k=k,
                            ablation=ablation, command=shlex.join(["polyseek", *sys.argv[1:]]),
-                           progress=not as_json and sys.stderr.isatty())
+                           progress=True)  # on stderr: a bar on a terminal, plain lines otherwise
     if report_dir:
         from polyseek.eval.report import write_report
 

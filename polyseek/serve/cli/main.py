@@ -77,7 +77,8 @@ def cli():
 @click.option("--skip-duplicates", is_flag=True, help="Do not index images that nearly duplicate indexed ones.")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress (default on): a bar on a terminal, one line per phase otherwise.")
 def index_cmd(paths, index_path, records, id_field, text_fields, image_field, meta_fields, include, exclude,
               text_encoder, visual_encoder, no_ocr, no_instance, ocr_engine, max_pixels, device, skip_duplicates,
               strict, as_json, progress):
@@ -116,7 +117,10 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
             visual_encoder=visual_encoder if visual_encoder is not None else base.visual_encoder)
     elif text_encoder or visual_encoder:
         config = IndexConfig(text_encoder=text_encoder or IndexConfig().text_encoder, visual_encoder=visual_encoder)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = True if progress is None else progress  # a bar on a terminal, one line per phase elsewhere
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:  # a usage error, said before any model loads
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     try:
         idx = _open(index_path, create=True, config=config)
         report = idx.add(paths, records=records, id_field=id_field, text_fields=text_fields or ("text",),
@@ -133,8 +137,8 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
             click.echo(f"duplicate {p}: nearly the same as {a}; not indexed", err=True)
         click.echo(report.summary())
         if report.failed:
-            click.echo(f"{len(report.failed)} file(s) failed; `polyseek status` lists them. They are retried next run.",
-                       err=True)
+            click.echo(f"{len(report.failed)} file(s) failed; `polyseek status` lists them. They are retried next run "
+                       f"(`polyseek remove PATH` forgets one).", err=True)
     if report.indexed == 0 and report.skipped == 0 and report.failed:
         sys.exit(1)
     if strict and report.failed:
@@ -193,7 +197,7 @@ def render_hit(hit, color: bool = True) -> str:
 
 
 @cli.command("search")
-@click.argument("text", required=False)
+@click.argument("words", nargs=-1)
 @index_option
 @click.option("--image", type=click.Path(), help="Search by this image.")
 @click.option("--crop", "crop", default=None, help="Crop of the query image: x,y,w,h in pixels.")
@@ -212,13 +216,14 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--crops", "crops_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
               help="auto: also search crops of the query image (salient regions, OCR text, grids) and say which "
                    "crop matched what.")
-def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after, before, signals, fusion,
+def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after, before, signals, fusion,
                queries_file, trec_file, as_json, crops_mode):
     """Search the index by text, by image (optionally a crop of it), or both.
 
     \b
     Examples:
       polyseek search "solar panel efficiency"
+      polyseek search self locking nut       # several words are one query
       polyseek search "revenue" --type pdf --after 2024-01-01 -k 5 --json
       polyseek search --image query.jpg --crop 10,20,200,150
       polyseek search --image street.jpg --crops auto
@@ -230,8 +235,18 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
     from polyseek.types import Query
     from polyseek.wire import query_from_json
 
+    # Several words are one query: `polyseek search self locking nut` is "self locking nut".
+    text = " ".join(words) if words else None
+    if text is not None and not text.strip():
+        raise click.UsageError("the query is empty; give words to search for, or --image FILE")
     if not queries_file and not text and not image:
         raise click.UsageError("give a query TEXT, --image FILE, or --queries FILE")
+    if crop and not image:
+        raise click.UsageError("--crop needs --image FILE: it is a box inside the query image")
+    if image and not os.path.isfile(image):  # said before the index or any model is opened
+        raise click.UsageError(f"--image {image}: no such file")
+    if queries_file and queries_file != "-" and not os.path.isfile(queries_file):
+        raise click.UsageError(f"--queries {queries_file}: no such file")
     if crops_mode == "auto" and (not image or queries_file):
         raise click.UsageError("--crops auto needs --image FILE (and works on one query, not --queries)")
     filters = _filters(types, path_glob, after, before, kinds)
@@ -283,10 +298,14 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
     except PolyseekError as e:
         fail(str(e))
     took = (time.perf_counter() - t0) * 1000
+    warnings = idx.query_warnings(query, hits)
     if as_json:
-        click.echo(json.dumps({"id": None, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits]}, indent=2))
+        click.echo(json.dumps({"id": None, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits],
+                               "warnings": warnings}, indent=2))
         return
     color = sys.stdout.isatty()
+    for w in warnings:
+        click.echo(click.style("note: ", fg="yellow", bold=True) + w, err=True)
     if not hits:
         click.echo("no results" + (" (try fewer filters)" if not filters.is_empty() else ""))
         return
@@ -353,11 +372,22 @@ def status_cmd(index_path, as_json):
                                             for f, v in st["vector_indexes"].items()))
     click.echo(f"updated   {st['updated']}")
     if st["failed"]:
-        click.echo(click.style(f"failed    {len(st['failed'])} file(s):", fg="yellow"))
+        click.echo(click.style(f"failed    {len(st['failed'])} file(s) (retried next run; "
+                               f"`polyseek remove PATH` forgets one):", fg="yellow"))
         for f in st["failed"]:
             click.echo(f"  {f['path']}: {f['reason']}")
     else:
         click.echo("failed    none")
+    if st["skipped"]:
+        by_type: dict[str, int] = {}
+        for f in st["skipped"]:
+            by_type[f["type"]] = by_type.get(f["type"], 0) + 1
+        click.echo(f"skipped   {len(st['skipped'])} file(s) of unsupported type (not retried): "
+                   + ", ".join(f"{t}: {n}" for t, n in sorted(by_type.items())))
+        for f in st["skipped"][:20]:
+            click.echo(f"  {f['path']}")
+        if len(st["skipped"]) > 20:
+            click.echo(f"  ... and {len(st['skipped']) - 20} more (--json lists all)")
 
 
 @cli.command("remove")

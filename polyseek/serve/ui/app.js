@@ -103,9 +103,26 @@
     return b;
   }
   function hitBox(hit) {
+    // The matched region first: an instance match (extra.match.box) or the crop that found the hit
+    // (extra.crops[].match), both in the unit's frame; else the unit's own box (a PDF block, a region tile).
     const ex = hit.extra || {};
-    const b = ex.bbox || ex.box || ex.matched_box || hit.unit.bbox;
+    const crop = (ex.crops || []).find((c) => Array.isArray(c.match) && c.match.length === 4);
+    const b = (ex.match && ex.match.box) || (crop && crop.match) || hit.unit.bbox;
     return Array.isArray(b) && b.length === 4 ? b : null;
+  }
+  // Signals in words: what made this a result, for a person (raw scores stay in the tooltip).
+  function whyWords(hit) {
+    const s = hit.signals || {}, ex = hit.extra || {}, out = [];
+    for (const k of Object.keys(s)) {
+      if (k === "bm25") out.push("keyword");
+      else if (k === "dense") out.push("meaning");
+      else if (k === "visual") out.push("looks alike");
+      else if (k === "instance") {
+        const n = ex.match && ex.match.inliers;
+        out.push(n ? "same object, " + n + " matched points" : "same object");
+      } else out.push(k);
+    }
+    return out;
   }
   function pageImageUrl(hit, width) { return assetUrl(hit.asset.id, "/file?page=" + (hit.unit.page || 1) + "&width=" + width); }
 
@@ -155,6 +172,7 @@
       state.selected = -1;
       hideBanner();
       renderResults(res);
+      if (res.warnings && res.warnings.length) showNote(res.warnings);
       if (state.image) imageHelp();
     } catch (e) {
       if (e.name === "AbortError" || seq !== state.seq) return;
@@ -201,6 +219,15 @@
     b.hidden = false;
   }
   function hideBanner() { $("banner").hidden = true; }
+  function showNote(lines) {
+    const b = $("banner");
+    b.className = "banner info";
+    const box = el("div");
+    box.append(el("strong", null, "About these results"));
+    for (const t of lines) box.append(el("div", null, t));
+    b.replaceChildren(box);
+    b.hidden = false;
+  }
 
   // ---------- rendering ----------
   function thumbFor(hit, forAsset) {
@@ -244,6 +271,13 @@
     body.append(el("div", "title", hit.title || basename(hit.asset.path) || hit.asset.id));
     const p = el("div", "path"); p.append(el("bdi", null, hit.asset.path)); p.title = hit.asset.path; body.append(p);
     if (hit.snippet) { const s = el("div", "snippet"); s.append(highlighted(hit.snippet, hit.highlights)); body.append(s); }
+    const why = whyWords(hit);
+    if (why.length) {
+      const w = el("div", "why");
+      w.title = Object.entries(hit.signals).map(([k, v]) => k + " " + v.toFixed(3)).join(" · ");
+      for (const t of why) w.append(el("span", "sig", t));
+      body.append(w);
+    }
     c.append(body);
     c.addEventListener("click", () => { select(i); openDetail(i); });
     return c;
@@ -306,7 +340,11 @@
     e.append(el("h2", null, "Search everything in your index"));
     e.append(el("p", null, "Type to search text in documents, PDF pages and images. Drop, paste or pick an image to find similar ones, and drag on it to search a region."));
     const tips = el("div", "tips");
-    for (const t of ["invoice total", "solar panel efficiency", "street sign", "chart"]) {
+    tips.id = "suggestions";
+    let suggested = [];
+    try { suggested = (await api("/suggestions?n=4")).suggestions; } catch (err) { /* no suggestions then */ }
+    if (state.text || state.image || state.like) return;
+    for (const t of suggested) {
       const b = el("button", null, t);
       b.addEventListener("click", () => { $("q").value = t; state.text = t; runSearch(); });
       tips.append(b);
@@ -426,7 +464,8 @@
     if (m.make || m.model) rows.push(["Camera", [m.make, m.model].filter(Boolean).join(" ")]);
     if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "")]);
     const sig = Object.entries(hit.signals || {});
-    if (sig.length) rows.push(["Signals", sig.map(([k, v]) => k + " " + v.toFixed(3)).join(" · ")]);
+    if (sig.length) rows.push(["Matched by", whyWords(hit).join(" · ")]);
+    if (sig.length) rows.push(["Scores", sig.map(([k, v]) => k + " " + v.toFixed(3)).join(" · ")]);
     rows.push(["ID", a.id]);
     for (const [k, v] of rows) { if (v === "" || v == null) continue; dl.append(el("dt", null, k), el("dd", null, String(v))); }
   }
@@ -466,7 +505,8 @@
     const ok = await setImg(img, assetUrl(asset.id, "/file"));
     if (!ok) { media.replaceChildren(el("div", "banner", "The image file could not be loaded (moved or outside the indexed folders).")); return; }
     const fr = hit.frame || (asset.meta.width ? [asset.meta.width, asset.meta.height] : null);
-    if (hit.unit && hit.unit.bbox) addBox(frame, hitBox(hit), fr);
+    const box = hitBox(hit);
+    if (box) { const b = addBox(frame, box, fr); if (b && hit.extra && (hit.extra.match || hit.extra.crops)) b.classList.add("matchbox"); }
     // Text found in the image (OCR) that matches the query words.
     const words = (state.text || "").toLowerCase().split(/\W+/).filter((w) => w.length > 1);
     if (words.length && fr) {
@@ -676,9 +716,59 @@
     const st = await api("/status");
     state.status = st;
     const types = Object.entries(st.assets_by_type || {}).map(([k, v]) => v + " " + (TYPE_LABEL[k] || k).toLowerCase() + (v === 1 ? "" : "s"));
-    $("index-info").textContent = st.assets + " files indexed" + (types.length ? " · " + types.join(", ") : "") + (st.failed && st.failed.length ? " · " + st.failed.length + " failed" : "");
-    $("index-info").title = st.path;
+    const info = $("index-info");
+    info.replaceChildren(st.assets + " files indexed" + (types.length ? " · " + types.join(", ") : ""));
+    if (st.failed && st.failed.length) {
+      const b = el("button", "linkbtn failed-btn", st.failed.length + " failed");
+      b.id = "failed-btn";
+      b.title = "Show which files failed and why";
+      b.addEventListener("click", showFailures);
+      info.append(" · ", b);
+    }
+    if (st.skipped && st.skipped.length) info.append(" · " + st.skipped.length + " skipped (unsupported type)");
+    info.title = st.path;
     return st;
+  }
+
+  function showFailures() {
+    const st = state.status || {};
+    let panel = $("failures");
+    if (!panel) {
+      panel = el("div", "modal");
+      panel.id = "failures";
+      panel.setAttribute("role", "dialog");
+      panel.setAttribute("aria-modal", "true");
+      panel.addEventListener("click", (ev) => { if (ev.target === panel) panel.hidden = true; });
+      document.body.append(panel);
+    }
+    const sheet = el("div", "sheet failures-sheet");
+    const head = el("div", "failures-head");
+    head.append(el("h2", null, (st.failed || []).length + " file(s) could not be indexed"));
+    const close = el("button", "linkbtn", "Close");
+    close.addEventListener("click", () => { panel.hidden = true; });
+    head.append(close);
+    sheet.append(head, el("p", "muted", "They are retried on the next index run. Forget one to stop listing it (it is not deleted from disk)."));
+    const list = el("ul", "failures-list");
+    for (const f of st.failed || []) {
+      const li = el("li");
+      const text = el("div");
+      text.append(el("div", "fpath", f.path), el("div", "freason", f.reason));
+      const forget = el("button", null, "Forget");
+      forget.addEventListener("click", async () => {
+        forget.disabled = true;
+        try {
+          await api("/index/remove", { method: "POST", body: JSON.stringify({ items: [f.path] }), headers: { "Content-Type": "application/json" } });
+          await loadStatus();
+          showFailures();
+          if (!(state.status.failed || []).length) panel.hidden = true;
+        } catch (e) { forget.disabled = false; toast(e.message); }
+      });
+      li.append(text, forget);
+      list.append(li);
+    }
+    sheet.append(list);
+    panel.replaceChildren(sheet);
+    panel.hidden = false;
   }
 
   async function start() {

@@ -139,10 +139,13 @@ def remove(body: RemoveIn, request: Request):
     state: AppState = request.app.state.polyseek
     roots = [os.path.realpath(r) for r in (*state.config.allow_roots, state.config.uploads)]
     with state.write_lock:
-        known = state.writer().assets()
+        writer = state.writer()
+        known = writer.assets()
+        # Paths `status` lists as failed or skipped can be forgotten wherever they are (a mistyped path, say).
+        listed = {f["path"] for f in writer.failures()} | {f["path"] for f in writer.skipped()}
         for item in body.items:
             # An asset id, or a path inside an allowed root or the uploads folder: "/" must not wipe the index.
-            if item not in known and not _inside(os.path.realpath(item), roots):
+            if item not in known and item not in listed and not _inside(os.path.realpath(item), roots):
                 raise ApiError(403, f"{item!r} is neither an asset id nor a path under an allowed root", "ForbiddenError")
         n = state.writer().remove(body.items)
     state.index.refresh()

@@ -64,8 +64,10 @@ def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str
     for h in hits:
         d = h.to_dict()
         d["frame"] = fr.get((h.asset.id, h.unit.page)) or fr.get((h.asset.id, None))
+        if h.asset.type == "record":  # one CSV holds many records: the card names the record, not the file
+            d["title"] = state.index.asset(h.asset.id).get("title") or h.asset.id
         out.append(d)
-    return {"id": query.id, "took_ms": round(took, 2), "hits": out}
+    return {"id": query.id, "took_ms": round(took, 2), "hits": out, "warnings": state.index.query_warnings(query, hits)}
 
 
 def like_query(state: AppState, body: SearchIn, filters: Filters) -> Query:

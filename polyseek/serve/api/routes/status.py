@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from ..routes.assets import _jsonable
 from ..security import require_token
@@ -27,3 +27,9 @@ def status(request: Request):
     st["server"] = {"auth": bool(cfg.token), "allow_roots": [str(p) for p in cfg.allow_roots], "uploads": True,
                     "max_upload_bytes": cfg.max_upload_bytes, "max_image_pixels": cfg.max_image_pixels}
     return st
+
+
+@router.get("/suggestions", summary="Searches to suggest on the landing page, taken from the index's own text",
+            dependencies=[Depends(require_token)])
+def suggestions(request: Request, n: int = Query(4, ge=1, le=12)):
+    return {"suggestions": request.app.state.polyseek.index.suggestions(n)}
