@@ -52,3 +52,8 @@ class ImageTooLargeError(QueryError):
 
 class MissingDependencyError(PolyseekError, ImportError):
     """An optional package is needed; the message names the extra to install."""
+
+
+class MissingExtraError(IngestError):
+    """A file needs an optional extra that is not installed: it is skipped (not failed) and the reason names the
+    extra, e.g. "skipped: install polyseek[media] to index audio and video"."""

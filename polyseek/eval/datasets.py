@@ -37,9 +37,13 @@ class Benchmark:
     id_field: str = "id"  # for records
     text_fields: tuple[str, ...] = ("title", "text")
     meta: dict = field(default_factory=dict)
+    query_types: dict[str, str] = field(default_factory=dict)  # declared `type` of each query, when given
+    spans: dict = field(default_factory=dict)  # query id -> [timespans.Span]: expected clip and time span
 
     def query_type(self, q: Query) -> str:
-        """"image" when the query has an image (with or without text), else "text"."""
+        """The query's declared `type` when queries.jsonl gives one; else "image" when it has an image, else "text"."""
+        if q.id in self.query_types:
+            return self.query_types[q.id]
         return "image" if q.image is not None else "text"
 
     @property
@@ -65,7 +69,8 @@ def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Be
             f"(or BEIR's queries.jsonl and qrels/{split}.tsv)"
         )
     corpus_kind, corpus_path = _find_corpus(root)
-    queries = _read_queries(queries_path, root, k)
+    extras: dict = {"query_types": {}, "spans": {}}
+    queries = _read_queries(queries_path, root, k, extras)
     return Benchmark(
         name=root.name,
         path=root,
@@ -74,6 +79,8 @@ def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Be
         queries=queries,
         qrels=read_qrels(qrels_path),
         id_field=_records_id_field(corpus_path) if corpus_kind == "records" else "id",
+        query_types=extras["query_types"],
+        spans=extras["spans"],
     )
 
 
@@ -105,7 +112,11 @@ def _records_id_field(path: Path) -> str:
     return "id"
 
 
-def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
+def _read_queries(path: Path, root: Path, k: int, extras: dict | None = None) -> list[Query]:
+    """Queries of a queries.jsonl; with `extras`, each query's optional `type` and time-span `expected`
+    (see eval/timespans.py) go into `extras["query_types"]` and `extras["spans"]`."""
+    from .timespans import parse_spans
+
     out: list[Query] = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -121,6 +132,11 @@ def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
                 raise ConfigError(f"{path}:{n}: {e}") from None
             bbox = _query_crop(q.bbox, q.image)
             out.append(dataclasses.replace(q, bbox=tuple(bbox) if bbox else None))
+            if extras is not None:
+                if rec.get("type"):
+                    extras["query_types"][q.id] = str(rec["type"])
+                if isinstance(rec.get("expected"), (dict, list)):
+                    extras["spans"][q.id] = parse_spans(rec["expected"], f"{path}:{n}")
     return out
 
 
