@@ -30,6 +30,7 @@ NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
 MIN_LOGPROB = -1.6
 MAX_COMPRESSION = 2.4
+MAX_UNIT_SECONDS = 30.0  # a transcript unit longer than this is cut at its longest pause
 MEDIA_HINT = "install polyseek[media] to index audio and video (PyAV, faster-whisper)"
 
 
@@ -114,9 +115,40 @@ class Transcriber:
                     continue
                 words = [Word(w.word.strip(), offset + float(w.start), offset + float(w.end), float(w.probability))
                          for w in (s.words or []) if w.word.strip()]
-                yield SpeechSegment(text=s.text.strip(), t0=offset + float(s.start), t1=offset + float(s.end), words=words,
-                                    language=detected or "", avg_logprob=float(s.avg_logprob),
+                seg = SpeechSegment(text=s.text.strip(), t0=offset + float(s.start), t1=offset + float(s.end),
+                                    words=words, language=detected or "", avg_logprob=float(s.avg_logprob),
                                     no_speech_prob=float(s.no_speech_prob))
+                yield from split_sentences(seg)
+
+
+def split_sentences(seg: SpeechSegment, max_seconds: float = MAX_UNIT_SECONDS) -> list[SpeechSegment]:
+    """A Whisper segment cut into sentences at sentence-ending words, so each unit's time is the sentence's
+    (Whisper often returns two or three sentences as one segment); sentences longer than `max_seconds` are cut
+    at their longest pause."""
+    if len(seg.words) < 2:
+        return [seg]
+    groups: list[list[Word]] = [[]]
+    for i, w in enumerate(seg.words):
+        groups[-1].append(w)
+        if w.text.endswith((".", "?", "!")) and i + 1 < len(seg.words) and not _abbreviation(w.text):
+            groups.append([])
+    out: list[list[Word]] = []
+    for g in (g for g in groups if g):
+        while g[-1].t1 - g[0].t0 > max_seconds and len(g) > 1:
+            cut = max(range(1, len(g)), key=lambda j: g[j].t0 - g[j - 1].t1)
+            out.append(g[:cut])
+            g = g[cut:]
+        out.append(g)
+    if len(out) == 1:
+        return [seg]
+    return [SpeechSegment(text=" ".join(w.text for w in g), t0=g[0].t0, t1=g[-1].t1, words=g, language=seg.language,
+                          avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob) for g in out]
+
+
+def _abbreviation(word: str) -> bool:
+    """"Dr." "e.g." "7.50" end in a dot without ending a sentence."""
+    core = word.rstrip(".")
+    return len(core) <= 2 and core.istitle() or "." in core or core.lower() in ("mr", "mrs", "ms", "dr", "st", "vs")
 
 
 def keep_segment(text: str, avg_logprob: float, no_speech_prob: float, compression_ratio: float) -> bool:
@@ -164,7 +196,7 @@ def audio_chunks(container, stream, chunk_seconds: float = CHUNK_SECONDS, report
             for frame in container.decode(stream):
                 yield from resampler.resample(frame)
             yield from resampler.resample(None)
-        except (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError, ValueError, OSError) as exc:
+        except (av.error.FFmpegError, ValueError) as exc:  # corrupt or truncated data: keep what was decoded
             report["error"] = f"{type(exc).__name__}: {exc}"
 
     for frame in frames():

@@ -80,9 +80,6 @@ def open_media(path: Path):
     av = _av()
     try:
         return av.open(str(path), metadata_errors="ignore")
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError, av.error.PermissionError,
-            av.error.FileNotFoundError) as exc:
-        raise IngestError(f"cannot read {path.suffix.lower() or 'media'} file: {_av_reason(exc)}") from exc
     except av.error.FFmpegError as exc:
         raise IngestError(f"cannot read {path.suffix.lower() or 'media'} file: {_av_reason(exc)}") from exc
 
@@ -110,15 +107,17 @@ def media_meta(container) -> dict[str, Any]:
     a = container.streams.audio[0] if container.streams.audio else None
     if v is not None:
         meta["video_codec"] = _codec_name(v)
-        meta["width"], meta["height"] = int(v.width or 0), int(v.height or 0)
-        if v.average_rate:
-            meta["fps"] = round(float(v.average_rate), 3)
+        if decodable(v):  # a stream without a decoder has no codec context to read these from
+            meta["width"], meta["height"] = int(v.width or 0), int(v.height or 0)
+            if v.average_rate:
+                meta["fps"] = round(float(v.average_rate), 3)
         if "duration" not in meta and v.duration is not None and v.time_base is not None:
             meta["duration"] = round(float(v.duration * v.time_base), 3)
     if a is not None:
         meta["audio_codec"] = _codec_name(a)
-        meta["sample_rate"] = int(a.sample_rate or 0)
-        meta["channels"] = int(getattr(a, "channels", 0) or 0)
+        if decodable(a):
+            meta["sample_rate"] = int(a.sample_rate or 0)
+            meta["channels"] = int(getattr(a, "channels", 0) or 0)
         if "duration" not in meta and a.duration is not None and a.time_base is not None:
             meta["duration"] = round(float(a.duration * a.time_base), 3)
     tags = {str(k).lower(): str(val) for k, val in (container.metadata or {}).items() if str(val).strip()}
@@ -138,7 +137,15 @@ def _codec_name(stream) -> str:
     try:
         return stream.codec_context.name
     except (AttributeError, ValueError):
-        return str(getattr(stream, "codec_tag", "") or "unknown")
+        try:
+            return str(stream.codec_tag or "unknown")
+        except (AttributeError, ValueError):
+            return "unknown"
+
+
+def _shortfall(decoded: float, duration: float | None) -> bool:
+    """Whether decoding ended well before the duration the container announces (a truncated file)."""
+    return bool(duration) and decoded < duration - max(1.0, 0.05 * duration)
 
 
 def parse_creation_time(value: str | None) -> _dt.datetime | None:
@@ -191,7 +198,7 @@ def keyframe_windows(container, stream, *, max_window: float, report: DecodeRepo
             if t + 1e-6 >= next_keep:
                 next_keep = t + 1.0 / KEEP_FPS
                 pending.frames.append((t, _keyframe_image(frame)))
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.ValueError, ValueError) as exc:
+    except (av.error.FFmpegError, ValueError) as exc:  # corrupt or truncated data: keep what was decoded
         report.error = _av_reason(exc)
     report.seconds = last_t + step if report.frames else 0.0
     if pending is not None:
@@ -279,10 +286,11 @@ def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: di
     meta["audio_decoded"] = round(decoded, 3)
     if langs:
         meta["language"] = max(langs, key=langs.get)
-    if report.get("error"):
-        if decoded < 0.1:
-            raise IngestError(f"audio cannot be decoded: {report['error']}")
-        warnings.append(f"audio decoding stopped at {decoded:.1f} s: {report['error']}")
+    if report.get("error") and decoded < 0.1:
+        raise IngestError(f"audio cannot be decoded: {report['error']}")
+    if report.get("error") or _shortfall(decoded, meta.get("duration")):
+        warnings.append(f"audio decoding stopped at {decoded:.1f} s of {meta.get('duration', 0):.1f} s "
+                        f"(truncated or corrupt)" + (f": {report['error']}" if report.get("error") else ""))
     return units
 
 
@@ -317,14 +325,16 @@ def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
             if decodable(videos[0]):
                 windows = list(keyframe_windows(container, videos[0], max_window=ctx.config.keyframe_max_gap,
                                                 report=report, threshold=ctx.config.scene_threshold))
-                if report.error:
+                short = _shortfall(report.seconds, meta.get("duration"))
+                if report.error or (report.frames and short):
                     if not report.frames:
                         if not audios:
                             raise IngestError(f"video cannot be decoded: {report.error}")
                         warnings.append(f"video cannot be decoded ({report.error}); indexed its audio only")
                     else:
                         warnings.append(f"video decoding stopped at {report.seconds:.1f} s of "
-                                        f"{meta.get('duration', 0):.1f} s (truncated or corrupt): {report.error}")
+                                        f"{meta.get('duration', 0):.1f} s (truncated or corrupt)"
+                                        + (f": {report.error}" if report.error else ""))
             elif not audios:
                 raise IngestError(f"unsupported video codec {_codec_name(videos[0])!r}: FFmpeg has no decoder for it")
             else:
