@@ -104,3 +104,62 @@ def write_media(path: Path, scenes: list[tuple[Image.Image, float]] = (), audio:
             for pkt in as_.encode():
                 out.mux(pkt)
     return path
+
+
+SENTENCES = ("The ferry leaves the harbour at seven every morning.",
+             "Bring your library card to borrow the telescope.")
+
+
+def narration(duration: float = 9.0) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Two spoken sentences over room tone, and each sentence's (t0, t1, text)."""
+    parts, truth, t = [], [], 0.8
+    for text in SENTENCES:
+        s = speak(text)
+        parts.append((t, s))
+        truth.append((t, t + len(s) / SR, text))
+        t += len(s) / SR + 1.2
+    return mix(max(duration, t + 0.5), parts), truth
+
+
+def corrupt_codec(src: Path, dst: Path) -> Path:
+    """A copy of an H.264 MP4 whose codec FourCC is one FFmpeg has no decoder for."""
+    dst.write_bytes(src.read_bytes().replace(b"avc1", b"zzz9").replace(b"avcC", b"zzzC"))
+    return dst
+
+
+def make_media_corpus(folder: Path, speech: bool = True) -> dict:
+    """Good and bad media files in `folder`; returns what each must yield. Narrated files only with `speech`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict = {"folder": folder, "good": {}, "bad": {}, "warn": {}}
+    scenes = [(slide("Ferry Schedule"), 2.5), (pattern(7), 2.5), (slide("Quarterly Budget", bg=(122, 31, 52)), 2.5)]
+    out["scene_cuts"] = [2.5, 5.0]
+    silent = write_media(folder / "slides.mp4", scenes)
+    out["good"]["slides"] = {"kind": "video", "text": "Ferry Schedule"}
+    write_media(folder / "silent_bad_codec.mp4", [(slide("X"), 1.0)])
+    corrupt_codec(folder / "silent_bad_codec.mp4", folder / "silent_bad_codec.mp4")
+    out["bad"]["silent_bad_codec.mp4"] = "unsupported video codec"
+    data = silent.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) * 2 // 3])  # the moov atom (at the end) is cut off
+    out["bad"]["truncated.mp4"] = "cannot read .mp4 file"
+    (folder / "empty.mp3").write_bytes(b"")
+    out["bad"]["empty.mp3"] = "empty file"
+    rng = np.random.default_rng(5)
+    (folder / "garbage.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + rng.bytes(6000))
+    out["bad"]["garbage.mp3"] = "cannot read .mp3 file"
+    write_media(folder / "hum.wav", audio=mix(5.0, hum=0.02) + 0.05 * np.sin(
+        np.arange(int(5.0 * SR)) / SR * 2 * np.pi * 60).astype(np.float32))
+    out["warn"]["hum.wav"] = "no speech"
+    if speech:
+        audio, truth = narration()
+        out["speech"] = truth
+        write_media(folder / "talk.mp4", [(slide("Harbour News"), 4.5), (pattern(11), 5.0)], audio,
+                    options={"movflags": "faststart"})
+        out["good"]["talk"] = {"kind": "video", "text": "library card"}
+        write_media(folder / "voice_only.mp4", audio=audio)
+        out["good"]["voice_only"] = {"kind": "audio", "text": "library card"}
+        data = (folder / "talk.mp4").read_bytes()
+        (folder / "talk_cut.mp4").write_bytes(data[: len(data) // 2])  # faststart: the first half still plays
+        out["warn"]["talk_cut.mp4"] = "truncated"
+        corrupt_codec(folder / "talk.mp4", folder / "talk_bad_codec.mp4")
+        out["warn"]["talk_bad_codec.mp4"] = "unsupported video codec"
+    return out
