@@ -163,6 +163,7 @@ def test_truncated_and_undecodable_video_keep_what_plays(media):
     assert bad.asset.type == "audio" and any("library card" in u.text.lower() for u in bad.units)
 
 
+@pytest.mark.slow
 def test_index_run_reports_bad_media_and_goes_on(media, tmp_path):
     import polyseek
 
@@ -177,6 +178,7 @@ def test_index_run_reports_bad_media_and_goes_on(media, tmp_path):
     assert set(idx.status()["units_by_kind"]) >= {"frame"}
 
 
+@pytest.mark.slow
 def test_without_the_media_extra_files_are_skipped_not_failed(media, tmp_path):
     """In a Python where PyAV and faster-whisper cannot be imported, media files are skipped with the hint."""
     code = ("import sys, json; sys.modules['av'] = None; sys.modules['faster_whisper'] = None\n"

@@ -446,9 +446,11 @@
     const m = a.meta || {};
     if (m.pages) rows.push(["Pages", m.pages]);
     if (m.width && m.height) rows.push(["Dimensions", m.width + " × " + m.height + " px"]);
+    if (m.duration) rows.push(["Duration", mmss(m.duration)]);
+    if (m.language) rows.push(["Language", m.language]);
     if (m.author) rows.push(["Author", m.author]);
     if (m.make || m.model) rows.push(["Camera", [m.make, m.model].filter(Boolean).join(" ")]);
-    if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "")]);
+    if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "") + (hit.unit.time ? " at " + timeLabel(hit) : "")]);
     const sig = Object.entries(hit.signals || {});
     if (sig.length) rows.push(["Signals", sig.map(([k, v]) => k + " " + v.toFixed(3)).join(" · ")]);
     rows.push(["ID", a.id]);
