@@ -308,39 +308,60 @@ def _segment_units(frames: list[Unit], speech: list[Unit], asset_id: str) -> lis
     return out
 
 
-def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
-    """Everything Polyseek indexes of an audio or video file (see the module docstring)."""
-    path = Path(path)
+def _video_windows(path: Path, ctx: ExtractContext, meta: dict[str, Any], warnings: list[str],
+                   has_audio: bool) -> list[Window]:
+    """The keyframe windows of the file's video stream; a video that cannot be decoded at all fails the file
+    unless there is audio to index."""
     container = open_media(path)
-    warnings: list[str] = []
     try:
-        meta = media_meta(container)
-        videos = [s for s in container.streams.video if not _cover_art(s)]
-        audios = list(container.streams.audio)
-        if not videos and not audios:
-            raise IngestError("no audio or video stream in the file")
-        windows: list[Window] = []
+        video = next(s for s in container.streams.video if not _cover_art(s))
+        if not decodable(video):
+            if not has_audio:
+                raise IngestError(f"unsupported video codec {_codec_name(video)!r}: FFmpeg has no decoder for it")
+            warnings.append(f"unsupported video codec {_codec_name(video)!r}; indexed its audio only")
+            return []
         report = DecodeReport()
-        if videos:
-            if decodable(videos[0]):
-                windows = list(keyframe_windows(container, videos[0], max_window=ctx.config.keyframe_max_gap,
-                                                report=report, threshold=ctx.config.scene_threshold))
-                short = _shortfall(report.seconds, meta.get("duration"))
-                if report.error or (report.frames and short):
-                    if not report.frames:
-                        if not audios:
-                            raise IngestError(f"video cannot be decoded: {report.error}")
-                        warnings.append(f"video cannot be decoded ({report.error}); indexed its audio only")
-                    else:
-                        warnings.append(f"video decoding stopped at {report.seconds:.1f} s of "
-                                        f"{meta.get('duration', 0):.1f} s (truncated or corrupt)"
-                                        + (f": {report.error}" if report.error else ""))
-            elif not audios:
-                raise IngestError(f"unsupported video codec {_codec_name(videos[0])!r}: FFmpeg has no decoder for it")
-            else:
-                warnings.append(f"unsupported video codec {_codec_name(videos[0])!r}; indexed its audio only")
+        windows = list(keyframe_windows(container, video, max_window=ctx.config.keyframe_max_gap, report=report,
+                                        threshold=ctx.config.scene_threshold))
     finally:
         container.close()
+    if not report.frames and report.error:
+        if not has_audio:
+            raise IngestError(f"video cannot be decoded: {report.error}")
+        warnings.append(f"video cannot be decoded ({report.error}); indexed its audio only")
+    elif report.error or _shortfall(report.seconds, meta.get("duration")):
+        warnings.append(f"video decoding stopped at {report.seconds:.1f} s of {meta.get('duration', 0):.1f} s "
+                        f"(truncated or corrupt)" + (f": {report.error}" if report.error else ""))
+    return windows
+
+
+def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
+    """Everything Polyseek indexes of an audio or video file (see the module docstring)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = Path(path)
+    container = open_media(path)
+    try:
+        meta = media_meta(container)
+        has_video = any(not _cover_art(s) for s in container.streams.video)
+        has_audio = bool(container.streams.audio)
+    finally:
+        container.close()
+    if not has_video and not has_audio:
+        raise IngestError("no audio or video stream in the file")
+    warnings: list[str] = []
+    speech_warnings: list[str] = []
+    speech_meta: dict[str, Any] = {"duration": meta.get("duration")}
+    # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
+    # part of the time, so the two together take less wall time than one after the other.
+    with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
+        todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
+            if has_audio and ctx.config.speech else None
+        windows = _video_windows(path, ctx, meta, warnings, has_audio) if has_video else []
+        frames = _frame_units(windows, ctx)
+        speech = todo.result() if todo is not None else []
+    warnings += speech_warnings
+    meta.update({k: v for k, v in speech_meta.items() if k != "duration"})
     is_video = bool(windows)
     asset = file_asset(path, ctx.asset_id, "video" if is_video else "audio", ctx.file_hash)
     tags = meta.get("tags", {})
@@ -348,15 +369,10 @@ def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
     created = parse_creation_time(tags.get("creation_time") or tags.get("date"))
     if created is not None:
         asset.created = created
-    frames = _frame_units(windows, ctx)
     if windows:
         meta["scenes"] = windows[-1].scene + 1
-        first = windows[0].image
-        asset.thumbnail = thumbnail_jpeg(first, ctx.config.thumbnail_size)
+        asset.thumbnail = thumbnail_jpeg(windows[0].image, ctx.config.thumbnail_size)
     del windows
-    speech: list[Unit] = []
-    if audios and ctx.config.speech:
-        speech = _speech_units(path, ctx, warnings, meta)
     asset.meta.update(meta)
     units = frames + speech + _segment_units(frames, speech, ctx.asset_id)
     if not units:
