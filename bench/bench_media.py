@@ -29,6 +29,8 @@ from pathlib import Path
 
 from common import REPO, Timer, bench_dir, emit, load_avg, machine_line, quiet_logs, table
 
+from polyseek.ingest.speech import BEAM_SIZE  # noqa: E402
+
 CUT_TOLERANCE = 0.3
 PKGS = ("av", "faster-whisper", "ctranslate2", "scenedetect", "rapidocr-onnxruntime")
 
@@ -53,7 +55,7 @@ def decode_only(path: Path) -> None:
 
 def whisper_alone(model, path: Path) -> int:
     """The faster-whisper peer: the same model and settings as ingest/speech.py, faster-whisper's own decoder."""
-    segments, _ = model.transcribe(str(path), language="en", beam_size=1, best_of=1, word_timestamps=True,
+    segments, _ = model.transcribe(str(path), language="en", beam_size=BEAM_SIZE, word_timestamps=True,
                                    vad_filter=True, condition_on_previous_text=False,
                                    vad_parameters={"min_silence_duration_ms": 500})
     return len(list(segments))

@@ -30,6 +30,7 @@ NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
 MIN_LOGPROB = -1.6
 MAX_COMPRESSION = 2.4
+BEAM_SIZE = 5  # greedy decoding misheard "pizza oven" and "electricity needs" in media-dev at about the same speed
 MAX_UNIT_SECONDS = 30.0  # a transcript unit longer than this is cut at its longest pause
 MEDIA_HINT = "install polyseek[media] to index audio and video (PyAV, faster-whisper)"
 
@@ -106,7 +107,7 @@ class Transcriber:
                 continue
             with self._lock:
                 segments, info = self.model.transcribe(
-                    audio, language=lang, beam_size=1, best_of=1, word_timestamps=True, vad_filter=True,
+                    audio, language=lang, beam_size=BEAM_SIZE, word_timestamps=True, vad_filter=True,
                     condition_on_previous_text=False, vad_parameters={"min_silence_duration_ms": 500})
                 found = list(segments)  # the generator runs the model; finish it under the lock
             detected = lang or info.language

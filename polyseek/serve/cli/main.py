@@ -207,7 +207,7 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--image", type=click.Path(), help="Search by this image.")
 @click.option("--crop", "crop", default=None, help="Crop of the query image: x,y,w,h in pixels.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10000), help="Results to return.")
-@click.option("--type", "types", multiple=True, type=click.Choice(["image", "pdf", "text", "record"]),
+@click.option("--type", "types", multiple=True, type=click.Choice(["image", "pdf", "text", "record", "video", "audio"]),
               help="Only these asset types (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only these unit kinds, e.g. figure, page, block.")
 @click.option("--path", "path_glob", default=None, help="Only assets whose path matches this glob.")
