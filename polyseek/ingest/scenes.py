@@ -4,7 +4,8 @@ The score of a frame is the mean absolute difference to the previous sampled fra
 PySceneDetect's ContentDetector; a cut is declared when the score is both above an absolute floor and several
 times the mean score of the frames just before it, as in its AdaptiveDetector. The adaptive ratio keeps slow pans
 and zooms (steadily high scores) from firing, while the floor keeps static slides (scores near zero) from
-firing on encoder noise. `bench/bench_media.py` measures it against PySceneDetect on the same clips.
+firing on encoder noise; after a perfectly still stretch (a slide) the floor is lower, so a slide whose text changes
+on the same background still cuts. `bench/bench_media.py` measures it against PySceneDetect on the same clips.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class CutDetector:
 
     threshold: float = 12.0  # absolute floor on the HSV mean difference (0-255)
     ratio: float = 3.0  # ... and this many times the mean of the previous `window` scores
+    still: float = 0.5  # after frames this still (mean score), the floor drops to `still_threshold`:
+    still_threshold: float = 4.0  # a slide whose text changes on the same background is a new scene
     window: int = 4
     min_scene: float = 0.6  # seconds; cuts closer than this to the previous one are ignored
 
@@ -59,8 +62,9 @@ class CutDetector:
         if self.keep_scores:
             self.scores.append((t, score))
         base = (sum(self._recent) / len(self._recent)) if self._recent else 0.0
+        floor = self.still_threshold if len(self._recent) == self.window and base < self.still else self.threshold
         self._recent.append(score)
-        if score >= self.threshold and score >= self.ratio * max(base, 1.0) and t - self._last_cut >= self.min_scene:
+        if score >= floor and score >= self.ratio * max(base, 1.0) and t - self._last_cut >= self.min_scene:
             self._last_cut = t
             self._recent.clear()
             return True

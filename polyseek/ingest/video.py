@@ -2,8 +2,9 @@
 
 A video is decoded once, frame by frame: small frames feed the cut detector (ingest/scenes.py) and a few
 frames a second are kept only until their scene (or window, for long scenes) ends, when the one nearest its
-middle becomes the scene's keyframe. So memory holds one window of frames, not the file. The audio track is
-decoded in a second pass, a chunk at a time, and transcribed (ingest/speech.py).
+middle becomes the scene's keyframe. Frame units go to the index run 16 at a time (`Extractor.stream`), which
+encodes them and drops their pixels, so memory holds one window of frames and one part, not the file. The audio
+track is decoded in a second pass, a chunk at a time, and transcribed (ingest/speech.py) in a thread beside it.
 
 Units (all with `time` = (t0, t1) in seconds):
   frame    a keyframe per scene window: OCR text, pixels for visual vectors and local features, a thumbnail
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,15 +24,14 @@ from typing import Any, Iterator
 from ..errors import IngestError, MissingExtraError
 from ..types import Extraction, Unit
 from .base import ExtractContext, Extractor, extractors
-from .common import file_asset, fit_long_side, thumbnail_jpeg
+from .common import file_asset, thumbnail_jpeg
 from .speech import MEDIA_HINT
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus")
 DETECT_FPS = 10.0  # frames a second compared by the cut detector
 KEEP_FPS = 2.0  # frames a second kept as keyframe candidates until their window ends
 KEYFRAME_LONG_SIDE = 960  # keyframe pixels (OCR, visual encoders, local features)
 UNIT_THUMB_SIDE = 192  # per-keyframe thumbnail stored in the unit's meta (base64 JPEG)
+PART_FRAMES = 16  # frame units handed to the index run at a time, which encodes them and drops their pixels
 
 
 def _av():
@@ -213,23 +212,11 @@ def _keyframe_image(frame):
     return frame.to_image(width=max(1, round(w * s)) // 2 * 2, height=max(1, round(h * s)) // 2 * 2)
 
 
-def _lazy_jpeg(image):
-    """`image` re-opened from in-memory JPEG bytes: Pillow decodes it only when pixels are read, so the keyframes
-    of a long video cost their JPEG size (~60 KB each) until the encoders need them."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=92)
-    buf.seek(0)
-    return Image.open(buf)
-
-
-def _frame_units(windows: list[Window], ctx: ExtractContext) -> list[Unit]:
+def _frame_units(windows: Iterator[Window], ctx: ExtractContext) -> Iterator[Unit]:
     """A `frame` unit per window: OCR text (reused within a scene when the keyframe barely changed), a small
     thumbnail, and the pixels for visual encoders and local features."""
     import numpy as np
 
-    units = []
     prev_small, prev_ocr, prev_scene = None, None, -1
     engine = None
     if ctx.config.ocr:
@@ -251,9 +238,8 @@ def _frame_units(windows: list[Window], ctx: ExtractContext) -> list[Unit]:
             unit.text = "\n".join(l.text for l in lines)
             unit.meta["ocr"] = [l.to_dict() for l in lines]
         if ctx.want_pixels:
-            unit.image = _lazy_jpeg(fit_long_side(w.image, KEYFRAME_LONG_SIDE))
-        units.append(unit)
-    return units
+            unit.image = w.image
+        yield unit
 
 
 def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: dict[str, Any]) -> list[Unit]:
@@ -309,20 +295,20 @@ def _segment_units(frames: list[Unit], speech: list[Unit], asset_id: str) -> lis
 
 
 def _video_windows(path: Path, ctx: ExtractContext, meta: dict[str, Any], warnings: list[str],
-                   has_audio: bool) -> list[Window]:
-    """The keyframe windows of the file's video stream; a video that cannot be decoded at all fails the file
-    unless there is audio to index."""
+                   has_audio: bool) -> Iterator[Window]:
+    """The keyframe windows of the file's video stream, as they are decoded; a video that cannot be decoded at all
+    fails the file unless there is audio to index."""
     container = open_media(path)
+    report = DecodeReport()
     try:
         video = next(s for s in container.streams.video if not _cover_art(s))
         if not decodable(video):
             if not has_audio:
                 raise IngestError(f"unsupported video codec {_codec_name(video)!r}: FFmpeg has no decoder for it")
             warnings.append(f"unsupported video codec {_codec_name(video)!r}; indexed its audio only")
-            return []
-        report = DecodeReport()
-        windows = list(keyframe_windows(container, video, max_window=ctx.config.keyframe_max_gap, report=report,
-                                        threshold=ctx.config.scene_threshold))
+            return
+        yield from keyframe_windows(container, video, max_window=ctx.config.keyframe_max_gap, report=report,
+                                    threshold=ctx.config.scene_threshold)
     finally:
         container.close()
     if not report.frames and report.error:
@@ -332,11 +318,11 @@ def _video_windows(path: Path, ctx: ExtractContext, meta: dict[str, Any], warnin
     elif report.error or _shortfall(report.seconds, meta.get("duration")):
         warnings.append(f"video decoding stopped at {report.seconds:.1f} s of {meta.get('duration', 0):.1f} s "
                         f"(truncated or corrupt)" + (f": {report.error}" if report.error else ""))
-    return windows
 
 
-def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
-    """Everything Polyseek indexes of an audio or video file (see the module docstring)."""
+def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES) -> Iterator[Extraction]:
+    """Everything Polyseek indexes of an audio or video file (see the module docstring), as partial Extractions of
+    `part_frames` frame units while the video is decoded, then a final part with the speech and segment units."""
     from concurrent.futures import ThreadPoolExecutor
 
     path = Path(path)
@@ -349,37 +335,50 @@ def extract_media(path: Path, ctx: ExtractContext) -> Extraction:
         container.close()
     if not has_video and not has_audio:
         raise IngestError("no audio or video stream in the file")
-    warnings: list[str] = []
-    speech_warnings: list[str] = []
-    speech_meta: dict[str, Any] = {"duration": meta.get("duration")}
-    # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
-    # part of the time, so the two together take less wall time than one after the other.
-    with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
-        todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
-            if has_audio and ctx.config.speech else None
-        windows = _video_windows(path, ctx, meta, warnings, has_audio) if has_video else []
-        frames = _frame_units(windows, ctx)
-        speech = todo.result() if todo is not None else []
-    warnings += speech_warnings
-    meta.update({k: v for k, v in speech_meta.items() if k != "duration"})
-    is_video = bool(windows)
-    asset = file_asset(path, ctx.asset_id, "video" if is_video else "audio", ctx.file_hash)
+    asset = file_asset(path, ctx.asset_id, "video" if has_video else "audio", ctx.file_hash)
     tags = meta.get("tags", {})
     asset.title = tags.get("title") or path.stem
     created = parse_creation_time(tags.get("creation_time") or tags.get("date"))
     if created is not None:
         asset.created = created
-    if windows:
-        meta["scenes"] = windows[-1].scene + 1
-        asset.thumbnail = thumbnail_jpeg(windows[0].image, ctx.config.thumbnail_size)
-    del windows
+    warnings: list[str] = []
+    speech_warnings: list[str] = []
+    speech_meta: dict[str, Any] = {"duration": meta.get("duration")}
+    seen: list[Unit] = []  # the frame units handed over, without pixels, for the segments
+    part: list[Unit] = []
+    scenes = 0
+    # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
+    # part of the time, so the two together take less wall time than one after the other.
+    with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
+        todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
+            if has_audio and ctx.config.speech else None
+        if has_video:
+            for unit in _frame_units(_video_windows(path, ctx, meta, warnings, has_audio), ctx):
+                if not seen and unit.image is not None:
+                    asset.thumbnail = thumbnail_jpeg(unit.image, ctx.config.thumbnail_size)
+                elif not seen:
+                    asset.thumbnail = base64.b64decode(unit.meta["thumbnail"])
+                scenes = unit.meta["scene"]
+                seen.append(Unit(id=unit.id, kind=unit.kind, text=unit.text, time=unit.time,
+                                 meta={"thumbnail": unit.meta["thumbnail"]}))
+                part.append(unit)
+                if len(part) >= part_frames:
+                    yield Extraction(asset=asset, units=part, final=False)
+                    part = []
+        speech = todo.result() if todo is not None else []
+    warnings += speech_warnings
+    meta.update({k: v for k, v in speech_meta.items() if k != "duration"})
+    if seen:
+        meta["scenes"] = scenes
+    else:
+        asset.type = "audio"
     asset.meta.update(meta)
-    units = frames + speech + _segment_units(frames, speech, ctx.asset_id)
-    if not units:
-        if not ctx.config.speech and not is_video:
+    units = part + speech + _segment_units(seen, speech, ctx.asset_id)
+    if not seen and not speech:
+        if not ctx.config.speech and not has_video:
             raise MissingExtraError("skipped: speech is switched off (ingest.speech) and the file has no video")
         warnings.append("no speech and no pictures found; only the file's metadata is indexed")
-    return Extraction(asset=asset, units=units, warnings=warnings)
+    yield Extraction(asset=asset, units=units, warnings=warnings)
 
 
 @extractors.register("video")
@@ -387,16 +386,25 @@ class VideoExtractor(Extractor):
     """A video file: keyframes per scene, speech, fused segments (see the module docstring)."""
 
     asset_type = "video"
-    suffixes = VIDEO_SUFFIXES
+    formats = {"mp4": ("an MP4/QuickTime video", (".mp4", ".m4v", ".mov")),
+               "matroska": ("a Matroska/WebM video", (".mkv", ".webm")),
+               "avi": ("an AVI video", (".avi",))}
+    unit_kinds = ("frame", "speech", "segment")
+    instance_kinds = ("frame",)
 
     def extract(self, path: Path, ctx: ExtractContext) -> Extraction:
+        parts = list(self.stream(path, ctx))
+        return Extraction(asset=parts[-1].asset, units=[u for p in parts for u in p.units],
+                          warnings=[w for p in parts for w in p.warnings])
+
+    def stream(self, path: Path, ctx: ExtractContext) -> Iterator[Extraction]:
         _av()
         if ctx.config.speech:
             try:
                 import faster_whisper  # noqa: F401
             except ImportError as exc:
                 raise MissingExtraError(f"skipped: {MEDIA_HINT}") from exc
-        return extract_media(path, ctx)
+        return media_parts(path, ctx)
 
 
 @extractors.register("audio")
@@ -404,4 +412,8 @@ class AudioExtractor(VideoExtractor):
     """An audio file: time-coded transcript sentences (the same path as video, without pictures)."""
 
     asset_type = "audio"
-    suffixes = AUDIO_SUFFIXES
+    formats = {"wav": ("a WAV audio file", (".wav",)), "mp3": ("an MP3 audio file", (".mp3",)),
+               "m4a": ("an M4A/AAC audio file", (".m4a", ".aac")), "flac": ("a FLAC audio file", (".flac",)),
+               "ogg": ("an Ogg audio file", (".ogg", ".oga", ".opus"))}
+    unit_kinds = ("speech",)
+    instance_kinds = ()
