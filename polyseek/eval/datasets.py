@@ -2,7 +2,8 @@
 
 Shared layout: ``corpus/`` (doc id = file stem) or ``corpus.jsonl`` (``{"id","text","title"}``),
 ``queries.jsonl`` (``{"id","text"}`` and/or ``{"id","image","bbox"}``, image paths relative to the folder),
-``qrels.tsv`` (TREC ``qid 0 docid rel``). BEIR: ``corpus.jsonl`` with ``_id``, ``queries.jsonl`` with ``_id``,
+``qrels.tsv`` (TREC ``qid 0 docid rel``). A query may also carry a ``type`` (per-type results use it) and, for
+audio/video, ``expected`` time spans (``{"clip","t0","t1"}`` or a list; scored by eval/timespans.py). BEIR: ``corpus.jsonl`` with ``_id``, ``queries.jsonl`` with ``_id``,
 ``qrels/test.tsv`` with a header line.
 """
 
