@@ -172,7 +172,7 @@ def pyscenedetect_cuts(path: Path, detector: str) -> list[float]:
 
     det = AdaptiveDetector() if detector == "adaptive" else ContentDetector()
     scenes = detect(str(path), det, backend="pyav")
-    return [s[0].get_seconds() for s in scenes[1:]]
+    return [float(s[0].seconds if hasattr(s[0], "seconds") else s[0].get_seconds()) for s in scenes[1:]]
 
 
 def cuts(bench: Path, files: list[Path]) -> str:
