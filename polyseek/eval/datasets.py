@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,9 @@ class Benchmark:
 def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Benchmark:
     """Load a benchmark folder in the shared layout or the BEIR layout; a TREC topics file needs
     `load_trec` instead. Queries get ``k`` results."""
-    root = Path(path).expanduser().resolve()
+    # Absolute but not symlink-resolved: the index run keys files by their absolute path as given, so an index
+    # built from `../shared/bench/x/corpus` (a symlink) must see the same paths when eval adds the corpus again.
+    root = Path(os.path.abspath(Path(path).expanduser()))
     if not root.is_dir():
         raise NotFoundError(f"benchmark folder {root} does not exist")
     beir_qrels = root / "qrels" / f"{split}.tsv"
@@ -208,8 +211,8 @@ def load_trec(
     k: int = 100,
 ) -> Benchmark:
     """A benchmark from a TREC topics file and a qrels file; ``corpus`` is a folder of files or a JSONL file."""
-    topics_path = Path(topics).resolve()
-    corpus_path = Path(corpus).resolve() if corpus is not None else None
+    topics_path = Path(os.path.abspath(topics))
+    corpus_path = Path(os.path.abspath(corpus)) if corpus is not None else None
     if corpus_path is None:
         kind: CorpusKind = "none"
     elif corpus_path.is_dir():
