@@ -47,6 +47,11 @@ class IngestConfig:
     pdf_min_text_chars: int = 40  # a page with fewer text-layer characters is OCRed
     pdf_passage_words: int = 120  # PDF layout blocks merged into passages of about this many words (0: one unit a block)
     max_file_bytes: int = 512 * 1024 * 1024
+    speech: bool = True  # transcribe audio and video soundtracks (polyseek[media])
+    speech_model: str = "tiny.en"  # Whisper size, CTranslate2 folder or Hugging Face id (see ingest/speech.py)
+    speech_language: str | None = None  # multilingual models: None detects the language
+    scene_threshold: float = 12.0  # cut detector floor (mean HSV difference, 0-255; see ingest/scenes.py)
+    keyframe_max_gap: float = 15.0  # a scene longer than this gets a keyframe per window of this many seconds
 
     @classmethod
     def from_dict(cls, data):

@@ -70,3 +70,8 @@ class DiskFullError(StorageError):
 
 class ReadOnlyError(StorageError):
     """The index folder is on a read-only file system (EROFS) or not writable (EACCES, EPERM). HTTP 503."""
+
+
+class MissingExtraError(IngestError):
+    """A file needs an optional extra that is not installed: it is skipped (not failed) and the reason names the
+    extra, e.g. "skipped: install polyseek[media] to index audio and video"."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import IngestError, NotFoundError, PolyseekError
+from .errors import IngestError, MissingExtraError, NotFoundError, PolyseekError
 from .ingest.base import instance_kinds
 from .progress import Progress
 from .store.base import EncodedAsset
@@ -305,6 +305,10 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
                     ex.asset.source = ex.asset.source or sp
                     ex.asset.hash, ex.asset.size, ex.asset.mtime = h, st.st_size, st.st_mtime
                     batch.add(ex, done_path=sp if ex.final else None)
+            except MissingExtraError as e:  # an optional extra is not installed: skipped, retried next run
+                batch.drop_partial(aid)
+                report.skipped += 1
+                report.warnings.append((sp, e.reason))
             except IngestError as e:
                 batch.drop_partial(aid)
                 batch.fail(sp, e.reason)

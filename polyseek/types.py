@@ -11,11 +11,12 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-AssetType = Literal["image", "pdf", "text", "record"]
+AssetType = Literal["image", "pdf", "text", "record", "video", "audio"]
 # Unit kinds: "image" (a whole image), "page" (a PDF page), "block" (a text block inside a page),
 # "figure" (an image region inside a page, with its caption), "passage" (a chunk of a text file),
-# "record" (one row of a records file), "region" (a tile or crop of an image).
-UnitKind = Literal["image", "page", "block", "figure", "passage", "record", "region"]
+# "record" (one row of a records file), "region" (a tile or crop of an image), "frame" (a video keyframe for a
+# scene window), "speech" (a transcript sentence), "segment" (a scene window's on-screen text and speech together).
+UnitKind = Literal["image", "page", "block", "figure", "passage", "record", "region", "frame", "speech", "segment"]
 
 BBox = tuple[float, float, float, float]
 

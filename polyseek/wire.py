@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .types import Filters, Query
 
-AssetTypeName = Literal["image", "pdf", "text", "record"]
+AssetTypeName = Literal["image", "pdf", "text", "record", "video", "audio"]
 
 
 def parse_date(v: str | None, name: str) -> _dt.datetime | None:

@@ -2,7 +2,8 @@
 
 Shared layout: ``corpus/`` (doc id = file stem) or ``corpus.jsonl`` (``{"id","text","title"}``),
 ``queries.jsonl`` (``{"id","text"}`` and/or ``{"id","image","bbox"}``, image paths relative to the folder),
-``qrels.tsv`` (TREC ``qid 0 docid rel``). BEIR: ``corpus.jsonl`` with ``_id``, ``queries.jsonl`` with ``_id``,
+``qrels.tsv`` (TREC ``qid 0 docid rel``). A query may also carry a ``type`` (per-type results use it) and, for
+audio/video, ``expected`` time spans (``{"clip","t0","t1"}`` or a list; scored by eval/timespans.py). BEIR: ``corpus.jsonl`` with ``_id``, ``queries.jsonl`` with ``_id``,
 ``qrels/test.tsv`` with a header line.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +39,13 @@ class Benchmark:
     id_field: str = "id"  # for records
     text_fields: tuple[str, ...] = ("title", "text")
     meta: dict = field(default_factory=dict)
+    query_types: dict[str, str] = field(default_factory=dict)  # declared `type` of each query, when given
+    spans: dict = field(default_factory=dict)  # query id -> [timespans.Span]: expected clip and time span
 
     def query_type(self, q: Query) -> str:
-        """"image" when the query has an image (with or without text), else "text"."""
+        """The query's declared `type` when queries.jsonl gives one; else "image" when it has an image, else "text"."""
+        if q.id in self.query_types:
+            return self.query_types[q.id]
         return "image" if q.image is not None else "text"
 
     @property
@@ -51,7 +57,9 @@ class Benchmark:
 def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Benchmark:
     """Load a benchmark folder in the shared layout or the BEIR layout; a TREC topics file needs
     `load_trec` instead. Queries get ``k`` results."""
-    root = Path(path).expanduser().resolve()
+    # Absolute but not symlink-resolved: the index run keys files by their absolute path as given, so an index
+    # built from `../shared/bench/x/corpus` (a symlink) must see the same paths when eval adds the corpus again.
+    root = Path(os.path.abspath(Path(path).expanduser()))
     if not root.is_dir():
         raise NotFoundError(f"benchmark folder {root} does not exist")
     beir_qrels = root / "qrels" / f"{split}.tsv"
@@ -65,7 +73,8 @@ def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Be
             f"(or BEIR's queries.jsonl and qrels/{split}.tsv)"
         )
     corpus_kind, corpus_path = _find_corpus(root)
-    queries = _read_queries(queries_path, root, k)
+    extras: dict = {"query_types": {}, "spans": {}}
+    queries = _read_queries(queries_path, root, k, extras)
     return Benchmark(
         name=root.name,
         path=root,
@@ -74,6 +83,8 @@ def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Be
         queries=queries,
         qrels=read_qrels(qrels_path),
         id_field=_records_id_field(corpus_path) if corpus_kind == "records" else "id",
+        query_types=extras["query_types"],
+        spans=extras["spans"],
     )
 
 
@@ -105,7 +116,11 @@ def _records_id_field(path: Path) -> str:
     return "id"
 
 
-def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
+def _read_queries(path: Path, root: Path, k: int, extras: dict | None = None) -> list[Query]:
+    """Queries of a queries.jsonl; with `extras`, each query's optional `type` and time-span `expected`
+    (see eval/timespans.py) go into `extras["query_types"]` and `extras["spans"]`."""
+    from .timespans import parse_spans
+
     out: list[Query] = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -121,6 +136,11 @@ def _read_queries(path: Path, root: Path, k: int) -> list[Query]:
                 raise ConfigError(f"{path}:{n}: {e}") from None
             bbox = _query_crop(q.bbox, q.image)
             out.append(dataclasses.replace(q, bbox=tuple(bbox) if bbox else None))
+            if extras is not None:
+                if rec.get("type"):
+                    extras["query_types"][q.id] = str(rec["type"])
+                if isinstance(rec.get("expected"), (dict, list)):
+                    extras["spans"][q.id] = parse_spans(rec["expected"], f"{path}:{n}")
     return out
 
 
@@ -191,8 +211,8 @@ def load_trec(
     k: int = 100,
 ) -> Benchmark:
     """A benchmark from a TREC topics file and a qrels file; ``corpus`` is a folder of files or a JSONL file."""
-    topics_path = Path(topics).resolve()
-    corpus_path = Path(corpus).resolve() if corpus is not None else None
+    topics_path = Path(os.path.abspath(topics))
+    corpus_path = Path(os.path.abspath(corpus)) if corpus is not None else None
     if corpus_path is None:
         kind: CorpusKind = "none"
     elif corpus_path.is_dir():

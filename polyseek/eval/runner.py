@@ -289,6 +289,12 @@ def run_benchmark(
             run = {q.id: hits_to_run(h) for q, h in zip(queries, hits)}
             runs[name] = run
             pq, means = score_run(bench.qrels, run, metrics)
+            if bench.spans:  # audio/video: was the top hit also the right moment? (eval/timespans.py)
+                from .timespans import TIME_METRICS, time_metrics
+
+                for qid, vals in time_metrics(bench.spans, [q.id for q in queries], hits).items():
+                    pq.setdefault(qid, {}).update(vals)
+                means.update(aggregate(pq, TIME_METRICS))
             per_query[name] = pq
             results.append({
                 "name": name,
@@ -346,6 +352,10 @@ def query_type_breakdown(bench: Benchmark, queries, per_query: Mapping[str, Mapp
     kinds = sorted(set(types.values()))
     if len(kinds) < 2:
         return {}
+    if bench.spans:
+        from .timespans import TIME_METRICS
+
+        metrics = [*metrics, *TIME_METRICS]
     out: dict[str, dict] = {}
     for name, pq in per_query.items():
         out[name] = {}

@@ -19,7 +19,7 @@ from ..types import Extraction
 
 extractors: Registry[type["Extractor"]] = Registry("extractor")
 
-BUILTIN_MODULES = ("images", "pdf", "text")  # polyseek.ingest modules that register extractors
+BUILTIN_MODULES = ("images", "pdf", "text", "video")  # polyseek.ingest modules that register extractors
 
 
 @dataclass

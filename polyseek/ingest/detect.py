@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import IngestError, UnsupportedFileError
 
 IMAGE_KINDS = frozenset({"jpeg", "png", "webp", "gif", "bmp", "tiff"})  # byte formats Pillow reads alike
+MEDIA_KINDS = frozenset({"mp4", "matroska", "avi", "wav", "mp3", "m4a", "flac", "ogg"})  # FFmpeg reads alike
 
 
 def kinds() -> dict[str, tuple[str, tuple[str, ...], str]]:
@@ -45,11 +46,38 @@ def sniff_bytes(head: bytes) -> str | None:
         return "bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "tiff"
+    media = _sniff_media(head)
+    if media:
+        return media
     # PDF readers accept the header anywhere in the first 1024 bytes.
     if b"%PDF-" in head[:1024]:
         return "pdf"
     if _looks_like_text(head):
         return "text"
+    return None
+
+
+def _sniff_media(head: bytes) -> str | None:
+    """Audio/video containers by their magic: ISO-BMFF `ftyp` boxes (M4A brand or MP4/MOV), EBML, RIFF, ID3/MPEG
+    audio frame sync, fLaC, OggS, ADTS."""
+    if head[4:8] == b"ftyp":
+        return "m4a" if head[8:12] in (b"M4A ", b"M4B ", b"M4P ") else "mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE6 in (0xE2, 0xE4, 0xE6)):
+        return "mp3"
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "m4a"  # ADTS AAC
     return None
 
 
@@ -91,6 +119,9 @@ def detect(path: Path) -> str:
         return expected
     if found in IMAGE_KINDS and expected in IMAGE_KINDS:
         # A PNG saved as .jpg is still an image we can read; trust the bytes.
+        return found
+    if found in MEDIA_KINDS and expected in MEDIA_KINDS:
+        # FFmpeg reads by content: an M4A named .mp4 or an MP3 named .wav still plays; trust the bytes.
         return found
     looks = "text" if found == "text" else (KINDS[found][0] if found else "unknown binary data")
     if found == "text" and head.lstrip()[:1] == b"<":

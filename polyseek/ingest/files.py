@@ -209,7 +209,7 @@ def _translated(path: Path):
         yield
     except IngestError as exc:
         if exc.path is None:
-            raise IngestError(exc.reason, path=str(path)) from exc
+            raise type(exc)(exc.reason, path=str(path)) from exc
         raise
     except MissingDependencyError:
         raise

@@ -30,7 +30,22 @@ def _samples(root: Path) -> dict[str, Path]:
 def samples(tmp_path_factory):
     root = tmp_path_factory.mktemp("extract-contract")
     make_good_corpus(root)
+    _media_samples(root / "media")
     return _samples(root)
+
+
+def _media_samples(folder: Path) -> None:
+    """A tiny video and a narrated audio file, when PyAV (and espeak-ng for the voice) are installed."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return
+    from tests.media_fixtures import have_espeak, mix, narration, pattern, slide, write_media
+
+    folder.mkdir()
+    write_media(folder / "clip.webm", [(slide("Contract"), 1.0), (pattern(2), 1.0)], mix(2.0), vcodec="libvpx")
+    if have_espeak():
+        write_media(folder / "memo.wav", audio=narration()[0])
 
 
 def test_declarations_are_one_list():
@@ -44,12 +59,14 @@ def test_declarations_are_one_list():
             assert s not in seen, f"{s} claimed by {seen.get(s)} and {name}"
             seen[s] = name
     assert set(supported_suffixes()) == set(seen)
-    assert set(instance_kinds()) == {"image", "page", "figure"}
+    assert set(instance_kinds()) == {"image", "page", "figure", "frame"}
 
 
 @pytest.mark.parametrize("name", EXTRACTORS)
 def test_an_extraction_matches_the_declaration(samples, name, tmp_path):
     cls = registered()[name]
+    if name not in samples:
+        pytest.skip(f"no sample for {name}: needs polyseek[media] (and espeak-ng for speech)")
     path = samples[name]
     ex = extract_file(path, ExtractContext(config=IngestConfig(ocr=False), asset_id="a"))
     assert ex.asset.id == "a" and ex.asset.type == cls.asset_type and ex.asset.hash

@@ -88,6 +88,8 @@ def _run(bench_dir, index_dir, config, compare, ablation, report_dir, out_dir, a
         out = {key: val for key, val in out.items() if key != "recall_curve"}
         if len(result["results"]) == 1:
             out["run_dir"] = result["run_dir"]
+            if result.get("by_query_type"):
+                out["by_query_type"] = result["by_query_type"][out["name"]]
         else:
             out["results"] = [{k2: v for k2, v in r.items() if k2 != "recall_curve"} for r in out["results"]]
         click.echo(json.dumps(out, indent=2))
@@ -96,10 +98,11 @@ def _run(bench_dir, index_dir, config, compare, ablation, report_dir, out_dir, a
     click.echo(format_table(result["results"], metrics, result["significance"]))
     if result.get("by_query_type"):
         click.echo("\nper query type:")
+        shown = metrics[:3] + [m for m in ("recall@1", "time_accuracy") if m in metrics and m not in metrics[:3]]
         for name, kinds in result["by_query_type"].items():
             for kind, vals in kinds.items():
-                click.echo(f"  {name:<16} {kind:<6} n={vals['queries']:<5} "
-                           + "  ".join(f"{m}={vals[m]:.4f}" for m in metrics[:3]))
+                click.echo(f"  {name:<16} {kind:<12} n={vals['queries']:<5} "
+                           + "  ".join(f"{m}={vals[m]:.4f}" for m in shown if m in vals))
     ix = result["index"]
     click.echo(f"\nindex {ix['index_dir']}: {ix['indexed']} indexed, {ix['skipped']} unchanged, "
                f"{len(ix['failed'])} failed; run saved in {result['run_dir']}")

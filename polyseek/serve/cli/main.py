@@ -167,6 +167,13 @@ def _search_config(signals, fusion):
     return SearchConfig(signals=tuple(signals), fusion=fusion)
 
 
+def mmss(seconds: float) -> str:
+    """A time in a clip as mm:ss, or h:mm:ss from an hour on (125.4 -> "02:05")."""
+    s = int(max(0.0, float(seconds)))
+    h, m, sec = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
 def render_hit(hit, color: bool = True) -> str:
     snip = hit.snippet
     if color and hit.highlights:
@@ -182,7 +189,9 @@ def render_hit(hit, color: bool = True) -> str:
         where.append(f"page {hit.unit.page}")
     if hit.unit.kind not in ("record", "image", "passage", "page"):
         where.append(hit.unit.kind)
-    if hit.unit.bbox is not None and hit.unit.kind not in ("page", "image", "record"):
+    if hit.unit.time is not None:
+        where.append(f"{mmss(hit.unit.time[0])}\u2013{mmss(hit.unit.time[1])}")
+    if hit.unit.bbox is not None and hit.unit.kind not in ("page", "image", "record", "frame"):
         where.append("box " + ",".join(f"{v:.0f}" for v in hit.unit.bbox))
     head = f"{hit.rank:>3}. " + click.style(hit.asset.id, bold=color) + f"  [{hit.asset.type}]"
     if where:
@@ -202,7 +211,7 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--image", type=click.Path(), help="Search by this image.")
 @click.option("--crop", "crop", default=None, help="Crop of the query image: x,y,w,h in pixels.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10000), help="Results to return.")
-@click.option("--type", "types", multiple=True, type=click.Choice(["image", "pdf", "text", "record"]),
+@click.option("--type", "types", multiple=True, type=click.Choice(["image", "pdf", "text", "record", "video", "audio"]),
               help="Only these asset types (repeatable).")
 @click.option("--kind", "kinds", multiple=True, help="Only these unit kinds, e.g. figure, page, block.")
 @click.option("--path", "path_glob", default=None, help="Only assets whose path matches this glob.")

@@ -4,7 +4,7 @@
 
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "polyseek.token";
-  const TYPE_LABEL = { pdf: "PDF", image: "Image", text: "Text", record: "Record" };
+  const TYPE_LABEL = { pdf: "PDF", image: "Image", text: "Text", record: "Record", video: "Video", audio: "Audio" };
   const state = {
     text: "", type: "", path: "", after: "", before: "",
     image: null, imageName: "", imageSize: null, crop: null,
@@ -81,6 +81,19 @@
     }
     frag.append(chars.slice(last).join(""));
     return frag;
+  }
+  function mmss(t) {
+    t = Math.max(0, Math.floor(t || 0));
+    const h = Math.floor(t / 3600), m = Math.floor(t / 60) % 60, s = t % 60;
+    return (h ? h + ":" : "") + String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
+  }
+  function timeLabel(hit) { const t = hit.unit && hit.unit.time; return t ? mmss(t[0]) + "–" + mmss(t[1]) : ""; }
+  // Media elements cannot send the Authorization header: with a token the file is fetched whole as a blob,
+  // without one the browser streams it with Range requests (the API answers 206).
+  function setMediaSrc(m, url) {
+    if (!token()) { m.src = url; return Promise.resolve(true); }
+    return fetch(url, { headers: authHeaders() }).then((r) => r.ok ? r.blob() : Promise.reject(r.status))
+      .then((b) => { m.src = URL.createObjectURL(b); return true; }).catch(() => false);
   }
   function basename(p) { return (p || "").split(/[\\/]/).pop(); }
   function ext(p) { const m = /\.([A-Za-z0-9]{1,6})$/.exec(p || ""); return m ? m[1].toUpperCase() : "TXT"; }
@@ -237,7 +250,17 @@
     const badges = el("div", "badges");
     badges.append(el("span", "badge " + type, TYPE_LABEL[type] || type));
     if (hit.unit && hit.unit.page) badges.append(el("span", "badge page", "p. " + hit.unit.page));
-    if (type === "pdf" || type === "image") {
+    if (hit.unit && hit.unit.time) badges.append(el("span", "badge page time", timeLabel(hit)));
+    if (type === "video") {
+      const img = el("img");
+      img.alt = basename(hit.asset.path) + " at " + timeLabel(hit);
+      img.loading = "lazy";
+      frame.append(img);
+      t.append(frame);
+      const keyed = hit.unit && (hit.unit.kind === "frame" || hit.unit.kind === "segment");
+      const url = assetUrl(hit.asset.id, "/thumbnail" + (keyed ? "?unit=" + encodeURIComponent(hit.unit.id) : ""));
+      setImg(img, url).then((ok) => { if (!ok) frame.replaceWith(docTile(hit.asset.path, type)); });
+    } else if (type === "pdf" || type === "image") {
       const img = el("img");
       img.alt = basename(hit.asset.path);
       img.loading = "lazy";
@@ -447,6 +470,7 @@
       $("d-like").onclick = () => moreLike(asset);
       if (asset.type === "pdf") await showPdf(media, hit, asset, hit.unit.page || 1);
       else if (asset.type === "image") await showImage(media, hit, asset);
+      else if (asset.type === "video" || asset.type === "audio") await showMedia(media, hit, asset);
       else await showPassages(media, hit, asset);
     } catch (e) {
       if (state.detail !== i) return;
@@ -460,9 +484,11 @@
     const m = a.meta || {};
     if (m.pages) rows.push(["Pages", m.pages]);
     if (m.width && m.height) rows.push(["Dimensions", m.width + " × " + m.height + " px"]);
+    if (m.duration) rows.push(["Duration", mmss(m.duration)]);
+    if (m.language) rows.push(["Language", m.language]);
     if (m.author) rows.push(["Author", m.author]);
     if (m.make || m.model) rows.push(["Camera", [m.make, m.model].filter(Boolean).join(" ")]);
-    if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "")]);
+    if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "") + (hit.unit.time ? " at " + timeLabel(hit) : "")]);
     const sig = Object.entries(hit.signals || {});
     if (sig.length) rows.push(["Matched by", whyWords(hit).join(" · ")]);
     if (sig.length) rows.push(["Scores", sig.map(([k, v]) => k + " " + v.toFixed(3)).join(" · ")]);
@@ -520,6 +546,44 @@
         }
       } catch (e) { /* boxes are a bonus */ }
     }
+  }
+
+  // A player that starts at the hit's time, and the transcript with the matched segment marked; a click on a
+  // transcript line plays from there.
+  async function showMedia(media, hit, asset) {
+    const player = el(asset.type === "video" ? "video" : "audio", "player");
+    player.controls = true;
+    player.preload = "metadata";
+    const t0 = hit.unit && hit.unit.time ? hit.unit.time[0] : 0;
+    player.addEventListener("loadedmetadata", () => { player.currentTime = t0; }, { once: true });
+    const wrap = el("div", "media-wrap");
+    wrap.append(player);
+    media.replaceChildren(wrap);
+    const ok = await setMediaSrc(player, assetUrl(asset.id, "/file") + (t0 ? "#t=" + t0.toFixed(2) : ""));
+    if (!ok) { media.replaceChildren(el("div", "banner", "The media file could not be loaded (moved or outside the indexed folders).")); return; }
+    const res = await api(assetUrl(asset.id, "/units"));
+    const lines = res.units.filter((u) => u.kind === "speech");
+    if (!lines.length) return;
+    const box = el("div", "transcript");
+    const words = (state.text || "").toLowerCase().split(/\W+/).filter((w) => w.length > 1);
+    let target = null;
+    for (const u of lines) {
+      const row = el("button", "tline");
+      row.type = "button";
+      row.dataset.t0 = u.t0;
+      row.append(el("span", "tt", mmss(u.t0)));
+      const txt = el("span", "tx");
+      for (const w of (u.meta && u.meta.words) || [[u.text, u.t0, u.t1]]) {
+        const bare = String(w[0]).toLowerCase().replace(/[^\p{L}\p{N}]/gu, "");
+        txt.append(words.includes(bare) ? el("mark", null, w[0]) : document.createTextNode(w[0]), document.createTextNode(" "));
+      }
+      row.append(txt);
+      if (hit.unit && u.t0 < hit.unit.time?.[1] && u.t1 > hit.unit.time?.[0]) { row.classList.add("matched"); target = target || row; }
+      row.onclick = () => { player.currentTime = u.t0; player.play().catch(() => {}); };
+      box.append(row);
+    }
+    wrap.append(box);
+    if (target) target.scrollIntoView({ block: "nearest" });
   }
 
   async function showPassages(media, hit, asset) {

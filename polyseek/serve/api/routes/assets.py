@@ -20,6 +20,11 @@ router = APIRouter(tags=["assets"], dependencies=[Depends(require_token)])
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=60"}
 SANDBOX = {"Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"}
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+# Audio and video are served with their real type, so the UI's player can stream them with Range requests.
+MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+               ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".wav": "audio/wav", ".mp3": "audio/mpeg",
+               ".m4a": "audio/mp4", ".aac": "audio/aac", ".flac": "audio/flac", ".ogg": "audio/ogg",
+               ".oga": "audio/ogg", ".opus": "audio/ogg"}
 
 
 def _jsonable(v: Any) -> Any:
@@ -56,13 +61,31 @@ def list_assets(request: Request, limit: int = Query(50, ge=1, le=1000), offset:
     return {"total": len(items), "assets": items[offset:offset + limit]}
 
 
-@router.get("/assets/{asset_id:path}/thumbnail", summary="The asset's stored thumbnail (JPEG)",
+@router.get("/assets/{asset_id:path}/thumbnail",
+            summary="The asset's stored thumbnail (JPEG); with ?unit=ID, that video keyframe's thumbnail",
             responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No such asset or no thumbnail"}})
-def thumbnail(asset_id: str, request: Request):
+def thumbnail(asset_id: str, request: Request,
+              unit: Optional[str] = Query(None, description="A frame or segment unit of a video")):
     a = _state(request).asset(asset_id)
+    if unit is not None:
+        return Response(_unit_thumbnail(_state(request), asset_id, unit), media_type="image/jpeg",
+                        headers=SAFE_HEADERS)
     if not a.get("thumbnail"):
         raise ApiError(404, f"asset {asset_id!r} ({a['type']}) has no thumbnail", "NotFoundError")
     return Response(a["thumbnail"], media_type="image/jpeg", headers=SAFE_HEADERS)
+
+
+def _unit_thumbnail(st: AppState, asset_id: str, unit_id: str) -> bytes:
+    import base64
+
+    for r in st.index.units(asset_id, ["id", "meta"]):
+        if r["id"] == unit_id:
+            b64 = r["meta"].get("thumbnail")
+            if not b64:
+                raise ApiError(404, f"unit {unit_id!r} has no thumbnail (only video frames and segments do)",
+                               "NotFoundError")
+            return base64.b64decode(b64)
+    raise ApiError(404, f"asset {asset_id!r} has no unit {unit_id!r}", "NotFoundError")
 
 
 @router.get("/assets/{asset_id:path}/file", summary="The asset's file; for PDFs with ?page=N, that page as PNG",
@@ -84,6 +107,11 @@ async def file(request: Request, asset_id: str,
     if a["type"] == "pdf":
         return FileResponse(path, media_type="application/pdf", headers=SAFE_HEADERS,
                             content_disposition_type="inline", filename=path.name)
+    if a["type"] in ("video", "audio"):
+        # FileResponse answers `Range: bytes=...` with 206 Partial Content: the player seeks to the hit's t0.
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                            headers={**SAFE_HEADERS, **SANDBOX}, content_disposition_type="inline",
+                            filename=path.name)
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if a["type"] != "image" or media not in IMAGE_TYPES:
         media = "text/plain; charset=utf-8" if a["type"] == "text" else "application/octet-stream"
@@ -94,7 +122,11 @@ async def file(request: Request, asset_id: str,
 @router.get("/assets/{asset_id:path}/units", summary="The asset's searchable units (pages, blocks, passages...)")
 def units(asset_id: str, request: Request):
     st = _state(request)
-    return {"asset": asset_id, "units": [_jsonable(r) for r in st.index.units(asset_id)]}
+    out = [_jsonable(r) for r in st.index.units(asset_id)]
+    for u in out:
+        u["meta"].pop("thumbnail", None)  # keyframe thumbnails are served by /thumbnail?unit=
+    out.sort(key=lambda u: (u["page"] or 0, u.get("t0") or 0.0))  # stable: audio/video units in time order
+    return {"asset": asset_id, "units": out}
 
 
 @router.get("/assets/{asset_id:path}", summary="An asset's metadata")
