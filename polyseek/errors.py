@@ -52,3 +52,11 @@ class ImageTooLargeError(QueryError):
 
 class MissingDependencyError(PolyseekError, ImportError):
     """An optional package is needed; the message names the extra to install."""
+
+
+class LLMError(PolyseekError):
+    """A language-model endpoint failed (unreachable, timed out, refused, or replied with something unusable)."""
+
+
+class BudgetExceededError(PolyseekError):
+    """An agent run used up its step, time or token budget."""
