@@ -242,4 +242,5 @@ def page_frame(index, asset: str, page: int | None) -> list[float] | None:
 def unit_ref(row: dict[str, Any]) -> dict[str, Any]:
     bbox = row.get("bbox")
     return {"asset": row["asset_id"], "unit": row["id"], "kind": row["kind"], "page": row.get("page"),
-            "bbox": [round(float(v), 2) for v in bbox] if bbox is not None else None, "path": row.get("path")}
+            "bbox": [round(float(v), 2) for v in bbox] if bbox is not None else None, "path": row.get("path"),
+            "type": row.get("asset_type")}

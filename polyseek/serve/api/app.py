@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import errors
 from .config import ServeConfig
-from .routes import assets, index, search, status, ui
+from .routes import ask, assets, index, search, status, ui
 from .security import BodyLimitMiddleware
 from .state import AppState
 
@@ -37,7 +37,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                               "server was started with a token.")
     app.state.polyseek = state
     errors.install(app)
-    for r in (search.router, assets.router, index.router, status.router, ui.router):
+    for r in (search.router, ask.router, assets.router, index.router, status.router, ui.router):
         app.include_router(r)
     app.mount("/ui", StaticFiles(directory=ui.UI_DIR, check_dir=True), name="ui")
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes + MULTIPART_SLACK)
