@@ -23,7 +23,8 @@ from .rewrite import rewrite_offline, rewrite_with_llm
 ABSTAIN = "I cannot find the answer in the indexed documents."
 MIN_SCORE = 0.42  # extractive: a best sentence scoring below this is too weak to answer with
 MIN_LEX = 0.30  # ... and so is one sharing less than this idf-weighted share of the question's terms
-SECOND_RATIO = 0.97  # a second sentence is added (and cited) only when nearly as good as the first
+ANSWER_SENTENCES = 3  # extractive: the best sentence and up to two more from the same page (or passage)
+SAME_PLACE_LOOKAHEAD = 12  # ... found among this many best sentences
 LLM_EVIDENCE = 8  # evidence units shown to a model
 LLM_UNIT_CHARS = 700
 
@@ -191,16 +192,19 @@ def weak_evidence(question: str, sents: Sequence[ev.Sentence], places: Sequence[
 
 def extractive_answer(question: str, sents: Sequence[ev.Sentence], places: Sequence[ev.Place],
                       options: AskOptions) -> tuple[str, list[dict], bool, str | None]:
-    """(answer, citations, abstained, why): the best sentence, and a second from another unit when it scores
-    nearly as well, each followed by its [n]."""
+    """(answer, citations, abstained, why): the best sentence and up to two more of the best ones from the same
+    place, each followed by its unit's [n]. Staying on one page keeps citations as precise as the best sentence's
+    page while the extra sentences catch answers stated next to the best match (docs/benchmarks.md)."""
     why = weak_evidence(question, sents, places, options)
     if why:
         return ABSTAIN, [], True, why
-    chosen = [sents[0]]
-    for s in sents[1:6]:
-        if s.score >= SECOND_RATIO * sents[0].score and s.unit["id"] != sents[0].unit["id"]:
-            chosen.append(s)
+    top = sents[0]
+    chosen = [top]
+    for s in sents[1:SAME_PLACE_LOOKAHEAD]:
+        if len(chosen) == ANSWER_SENTENCES:
             break
+        if s.place.key == top.place.key and all(s.text != c.text for c in chosen):
+            chosen.append(s)
     cites, parts = [], []
     for s in chosen:
         n = next((c["n"] for c in cites if c["unit"] == s.unit["id"]), None)

@@ -26,10 +26,13 @@ UNIT_DEPTH = 60  # unit-level hits taken from the search
 PLACES = 8  # places whose units are read and split into sentences
 PLACE_RRF_K = 10  # small k: the first few units dominate a place's score
 MAX_SENTENCE_CHARS = 320
+ENCODE_TOP = 48  # sentences re-scored with their own vectors (the rest only with their unit's)
 W_DENSE, W_LEX, W_PLACE = 0.45, 0.35, 0.20  # sentence score mix (see module docstring)
 COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "path", "asset_type"]
+EVIDENCE_COLUMNS = COLUMNS + ["vec_text"]
 
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9(\[\"'])")
+_SUFFIX = re.compile(r"[\s-]+(X{0,3}[SML]|\d+(?:\.\d+)?[BMK])\b")  # model size variants: XL, XXL, 7B, 1.5B
 _CODE = re.compile(r"\b(?=[A-Za-z0-9.\-]*\d)(?=[A-Za-z0-9.\-]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]\b")
 
 
@@ -124,7 +127,7 @@ def load_units(index, places: Sequence[Place]) -> None:
             conds.append(f"(asset_id = {_sql_str(p.asset)} AND page = {int(p.page)})")
         else:
             conds.append(f"id = {_sql_str(p.unit)}")
-    rows = index.store.scan_units(COLUMNS, where=" OR ".join(conds)).to_pylist()
+    rows = index.store.scan_units(EVIDENCE_COLUMNS, where=" OR ".join(conds)).to_pylist()
     by_place: dict[str, list[dict]] = {}
     for r in rows:
         if r["kind"] == "region":
@@ -196,8 +199,12 @@ class TermWeights:
 
 
 def score_sentences(index, question: str, places: Sequence[Place], weights: TermWeights,
-                    max_places: int = PLACES) -> list[Sentence]:
-    """Every sentence of the top places, scored against the question, best first."""
+                    max_places: int = PLACES, encode_top: int = ENCODE_TOP) -> list[Sentence]:
+    """Every sentence of the top places, scored against the question, best first.
+
+    Dense similarity is first the stored vector of the sentence's unit (free: read with the unit); the
+    `encode_top` sentences that score best that way are then encoded and re-scored with their own vectors,
+    so a question costs one small encoder batch however long its pages are."""
     sents: list[Sentence] = []
     for p in list(places)[:max_places]:
         for u in p.units:
@@ -205,26 +212,51 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
                 sents.append(Sentence(s, u, p))
     if not sents:
         return []
-    q_terms = set(weights.tokens(question))
+    q_terms = question_terms(question, weights)
     q_weight = sum(weights.idf(t) for t in q_terms) or 1.0
     enc = index.encoder("text")
-    qv = enc.encode_queries([question])[0]
-    sv = enc.encode_documents([s.text for s in sents])
-    dense = sv @ qv
+    qv = np.asarray(enc.encode_queries([question])[0], dtype=np.float32)
     top_score = max(p.score for p in places[:max_places]) or 1.0
-    for s, d in zip(sents, dense.tolist()):
-        terms = set(weights.tokens(s.text))
-        s.dense = float(d)
-        s.lex = sum(weights.idf(t) for t in q_terms & terms) / q_weight
-        s.score = W_DENSE * s.dense + W_LEX * s.lex + W_PLACE * (s.place.score / top_score)
+    unit_dense: dict[str, float] = {}
+    for s in sents:
+        uid = s.unit["id"]
+        if uid not in unit_dense:
+            v = s.unit.get("vec_text")
+            unit_dense[uid] = float(np.asarray(v, dtype=np.float32) @ qv) if v is not None else 0.0
+        s.lex = sum(weights.idf(t) for t in q_terms & set(weights.tokens(s.text))) / q_weight
+        s.dense = unit_dense[uid]
+        s.score = _mix(s, top_score)
     sents.sort(key=lambda s: -s.score)
-    return sents
+    head = sents[:encode_top]
+    sv = enc.encode_documents([s.text for s in head])
+    for s, d in zip(head, (sv @ qv).tolist()):
+        s.dense = float(d)
+        s.score = _mix(s, top_score)
+    head.sort(key=lambda s: -s.score)
+    return head
+
+
+def _mix(s: Sentence, top_place: float) -> float:
+    return W_DENSE * s.dense + W_LEX * s.lex + W_PLACE * (s.place.score / top_place)
+
+
+def question_terms(question: str, weights: TermWeights) -> set[str]:
+    """The stemmed terms of a question without question words ("what", "did", "how"...), which carry no topic."""
+    from .rewrite import content_words
+
+    return set(weights.tokens(" ".join(content_words(question))))
 
 
 def specific_terms(question: str) -> list[str]:
-    """Identifier-like tokens of a question (model, dataset and version names: letters mixed with digits, such as
-    'GPT-4' or 'BC2GM'), normalized. An answer about them needs evidence that names them."""
-    return sorted({normalize(m.group(0)) for m in _CODE.finditer(question)})
+    """Identifier-like names in a question (model, dataset and version names: letters mixed with digits such as
+    'GPT-4' or 'BC2GM', with a size variant right after, as in 'GPT2 XL' or 'Llama-2 7B'), normalized.
+    An answer about them needs evidence that names them."""
+    out = set()
+    for m in _CODE.finditer(question):
+        name = m.group(0)
+        nxt = _SUFFIX.match(question, m.end())
+        out.add(normalize(name + (" " + nxt.group(1) if nxt else "")))
+    return sorted(out)
 
 
 def page_frame(index, asset: str, page: int | None) -> list[float] | None:
