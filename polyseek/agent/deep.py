@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import LLMError, PolyseekError
 from . import evidence as ev
-from .ask import (ABSTAIN, Answer, answer_from_places, cited_numbers, is_abstention, _with_frames)
+from .answer import ABSTAIN, Answer, answer_from_places, cited_numbers, is_abstention, _with_frames
 from .base import image_part
 from .rewrite import content_words, keyword_variant
 from .tools import Pool, Tools, dumps, elapsed_ms, tool_specs

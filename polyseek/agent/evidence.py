@@ -19,7 +19,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..config import SearchConfig
-from ..store.lance import _sql_str
 from ..types import Filters, Query
 
 UNIT_DEPTH = 60  # unit-level hits taken from the search
@@ -117,23 +116,17 @@ def merge_places(lists: Sequence[Sequence[Place]], k: int = 60) -> list[Place]:
 
 def load_units(index, places: Sequence[Place]) -> None:
     """Fill each place's `units`: the blocks and figures of a page (the page unit itself when it has none),
-    or the standalone unit. One store scan for all places."""
+    or the standalone unit. One store scan over the places' assets."""
     todo = [p for p in places if not p.units]
     if not todo:
         return
-    conds = []
-    for p in todo:
-        if p.page is not None:
-            conds.append(f"(asset_id = {_sql_str(p.asset)} AND page = {int(p.page)})")
-        else:
-            conds.append(f"id = {_sql_str(p.unit)}")
-    rows = index.store.scan_units(EVIDENCE_COLUMNS, where=" OR ".join(conds)).to_pylist()
+    rows = index.store.scan_units(EVIDENCE_COLUMNS, asset_ids=sorted({p.asset for p in todo})).to_pylist()
     by_place: dict[str, list[dict]] = {}
     for r in rows:
         if r["kind"] == "region":
             continue
-        key = f"{r['asset_id']}#p{r['page']}" if r["asset_type"] == "pdf" and r["page"] is not None else r["id"]
-        by_place.setdefault(key, []).append(r)
+        by_place.setdefault(f"{r['asset_id']}#p{r['page']}" if r["asset_type"] == "pdf" and r["page"] is not None
+                            else r["id"], []).append(r)
     for p in todo:
         units = by_place.get(p.key, [])
         parts = [u for u in units if u["kind"] != "page" and (u["text"] or "").strip()]
@@ -177,8 +170,7 @@ class TermWeights:
     def __init__(self, index):
         searcher = index.searcher()
         kw = getattr(searcher.retrievers.get("bm25"), "index", None)
-        self.stem = searcher.stem_query  # text -> set of terms
-        self.tokens = getattr(kw, "_terms").tokens if kw is not None else (lambda t: sorted(self.stem(t)))
+        self.tokens = searcher.stemmer.tokens  # text -> stemmed terms, as the keyword index tokenises
         self._bm = getattr(kw, "bm25", None)
         self._vocab = getattr(kw, "_vocab", {}) or {}
         self.n_docs = max(1, len(getattr(kw, "unit_ids", ())) or 1)
@@ -259,16 +251,9 @@ def specific_terms(question: str) -> list[str]:
     return sorted(out)
 
 
-def page_frame(index, asset: str, page: int | None) -> list[float] | None:
-    """[width, height] of the space a unit's box is in (the page, or the whole image)."""
-    if page is not None:
-        where = f"asset_id = {_sql_str(asset)} AND kind = 'page' AND page = {int(page)}"
-    else:
-        where = f"asset_id = {_sql_str(asset)} AND kind = 'image'"
-    rows = index.store.scan_units(["bbox"], where=where).to_pylist()
-    if rows and rows[0]["bbox"]:
-        return [float(rows[0]["bbox"][2]), float(rows[0]["bbox"][3])]
-    return None
+def page_frames(index, cites: Sequence[dict]) -> dict:
+    """(asset, page or None) -> [width, height] of the space the citations' boxes are in (page or image)."""
+    return index.page_sizes(sorted({c["asset"] for c in cites}))
 
 
 def unit_ref(row: dict[str, Any]) -> dict[str, Any]:

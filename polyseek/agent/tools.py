@@ -12,8 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import NotFoundError, PolyseekError, QueryError
-from ..store.lance import _sql_str
+from ..errors import NotFoundError, QueryError
 from . import evidence as ev
 
 RENDER_SCALE = 2.0  # PDF points -> pixels for page renders searched as images
@@ -113,11 +112,10 @@ class Tools:
             if not (isinstance(unit, str) and "#" in unit):
                 raise
             row = self._row(unit)  # a unit id the planner learned elsewhere (e.g. a neighbour)
-        where = f"asset_id = {_sql_str(row['asset_id'])}"
-        if row.get("page") is not None:
-            where += f" AND page >= {int(row['page']) - 1} AND page <= {int(row['page']) + 1}"
-        rows = [r for r in self.index.store.scan_units(ev.COLUMNS, where=where).to_pylist()
-                if r["kind"] not in ("region", "page") or r["id"] == row["id"]]
+        page = row.get("page")
+        rows = [r for r in self.index.store.scan_units(ev.COLUMNS, asset_ids=[row["asset_id"]]).to_pylist()
+                if (r["kind"] not in ("region", "page") or r["id"] == row["id"])
+                and (page is None or r["page"] is None or abs(int(r["page"]) - int(page)) <= 1)]
         rows.sort(key=ev._reading_order)
         ids = [r["id"] for r in rows]
         i = ids.index(row["id"]) if row["id"] in ids else 0
@@ -170,20 +168,13 @@ class Tools:
     def render(self, row: dict):
         """The pixels of a unit: a PDF page render (cropped to the unit's box for blocks and figures), or the
         image file (cropped to the unit's box for regions)."""
-        from ..index import decode_image
+        from ..imageio import decode_image
 
         if row.get("asset_type") == "pdf" and row.get("page") is not None:
-            import pypdfium2 as pdfium
-
-            try:
-                doc = pdfium.PdfDocument(row["path"])
-            except (pdfium.PdfiumError, OSError) as e:
-                raise PolyseekError(f"cannot render {row['asset_id']} page {row['page']}: {e}") from None
-            try:
-                img = doc[int(row["page"]) - 1].render(scale=RENDER_SCALE).to_pil().convert("RGB")
-            finally:
-                doc.close()
-            scale = RENDER_SCALE
+            frame = self.index.page_sizes([row["asset_id"]]).get((row["asset_id"], int(row["page"])))
+            width = int((frame[0] if frame else 612) * RENDER_SCALE)
+            img = self.index.page_render(row["asset_id"], int(row["page"]), width)
+            scale = img.width / (frame[0] if frame else 612)
         else:
             img = decode_image(row["path"], f"the file of {row['asset_id']}")
             scale = 1.0
