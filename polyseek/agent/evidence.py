@@ -25,6 +25,7 @@ UNIT_DEPTH = 60  # unit-level hits taken from the search
 PLACES = 8  # places whose units are read and split into sentences
 PLACE_RRF_K = 10  # small k: the first few units dominate a place's score
 MAX_SENTENCE_CHARS = 320
+CONTEXT_WEIGHT = 0.3
 ENCODE_TOP = 48  # sentences re-scored with their own vectors (the rest only with their unit's)
 W_DENSE, W_LEX, W_PLACE = 0.45, 0.35, 0.20  # sentence score mix (see module docstring)
 COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "path", "asset_type"]
@@ -191,8 +192,9 @@ class TermWeights:
 
 
 def score_sentences(index, question: str, places: Sequence[Place], weights: TermWeights,
-                    max_places: int = PLACES, encode_top: int = ENCODE_TOP) -> list[Sentence]:
-    """Every sentence of the top places, scored against the question, best first.
+                    max_places: int = PLACES, encode_top: int = ENCODE_TOP, context: str = "") -> list[Sentence]:
+    """Every sentence of the top places, scored against the question, best first. `context` (words a follow-up
+    borrowed from the conversation) counts in the term overlap at CONTEXT_WEIGHT of the question's own terms.
 
     Dense similarity is first the stored vector of the sentence's unit (free: read with the unit); the
     `encode_top` sentences that score best that way are then encoded and re-scored with their own vectors,
@@ -204,8 +206,10 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
                 sents.append(Sentence(s, u, p))
     if not sents:
         return []
-    q_terms = question_terms(question, weights)
-    q_weight = sum(weights.idf(t) for t in q_terms) or 1.0
+    q_idf = {t: weights.idf(t) for t in question_terms(context, weights)} if context else {}
+    q_idf = {t: CONTEXT_WEIGHT * v for t, v in q_idf.items()}
+    q_idf.update({t: weights.idf(t) for t in question_terms(question, weights)})
+    q_weight = sum(q_idf.values()) or 1.0
     enc = index.encoder("text")
     qv = np.asarray(enc.encode_queries([question])[0], dtype=np.float32)
     top_score = max(p.score for p in places[:max_places]) or 1.0
@@ -215,7 +219,7 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
         if uid not in unit_dense:
             v = s.unit.get("vec_text")
             unit_dense[uid] = float(np.asarray(v, dtype=np.float32) @ qv) if v is not None else 0.0
-        s.lex = sum(weights.idf(t) for t in q_terms & set(weights.tokens(s.text))) / q_weight
+        s.lex = sum(q_idf.get(t, 0.0) for t in set(weights.tokens(s.text))) / q_weight
         s.dense = unit_dense[uid]
         s.score = _mix(s, top_score)
     sents.sort(key=lambda s: -s.score)
@@ -226,6 +230,11 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
         s.score = _mix(s, top_score)
     head.sort(key=lambda s: -s.score)
     return head
+
+
+def match_score(s: Sentence) -> float:
+    """How well a sentence itself matches the question: the dense and term-overlap parts of its score."""
+    return (W_DENSE * s.dense + W_LEX * s.lex) / (W_DENSE + W_LEX)
 
 
 def _mix(s: Sentence, top_place: float) -> float:

@@ -40,7 +40,7 @@ def test_extractive_answer_cites_the_block(ask_index):
     assert not ans.abstained and "17.9" in ans.answer
     c = ans.citations[0]
     assert (c["asset"], c["page"], c["kind"]) == ("report", 2, "block")
-    assert ans.answer.endswith("[1]")
+    assert ans.answer.startswith("Average conversion efficiency") and "[1]" in ans.answer
     assert_resolvable(ask_index, ans)
     assert [s["name"] for s in ans.steps] == ["rewrite", "search", "select_evidence", "answer"]
     assert ans.evidence[0]["place"].startswith("report#p")
@@ -50,7 +50,7 @@ def test_extractive_answer_cites_the_block(ask_index):
 def test_extractive_reads_a_table_row(ask_index):
     ans = ask(ask_index, "What F1 score did BioBERT reach on ChemProt?")
     assert "76.46" in ans.answer and "BioBERT" in ans.answer
-    assert "83.64" not in ans.answer  # the row, not the whole table
+    assert ans.answer.startswith("| BioBERT | ChemProt | 76.46 |")  # the row first, not the whole table
     assert ans.citations[0]["asset"] == "benchmarks"
     assert_resolvable(ask_index, ans)
 
@@ -140,7 +140,7 @@ def test_llm_failures_fall_back_to_extractive(ask_index):
         ans = ask(ask_index, Q_EFF, llm=llm(srv, timeout_s=0.3, retries=1, stream=False))
     assert "17.9" in ans.answer and ans.mode == "llm+extractive"
     assert any("rewrite" in w for w in ans.warnings) and any("extractive" in w for w in ans.warnings)
-    with ScriptedLLM([{"content": '{"query": "q"}'}, {"content": "17.9 percent, trust me."}]) as srv:
+    with ScriptedLLM([{"content": json.dumps({"query": Q_EFF})}, {"content": "17.9 percent, trust me."}]) as srv:
         uncited = ask(ask_index, Q_EFF, llm=llm(srv))
     assert uncited.citations and uncited.mode == "llm+extractive"  # an uncited model answer is not passed on
 
@@ -167,12 +167,12 @@ def test_deep_llm_plans_with_tools_and_recovers_from_bad_calls(ask_index):
 
 def test_deep_llm_that_never_answers_stops_at_its_budget(ask_index):
     loop = {"tool_calls": [("search_text", json.dumps({"query": "efficiency"}))]}
-    with ScriptedLLM([{"content": '{"query": "q"}'}], default=loop) as srv:
+    with ScriptedLLM([{"content": json.dumps({"query": Q_EFF})}], default=loop) as srv:
         ans = ask(ask_index, Q_EFF, llm=llm(srv), options=AskOptions(deep=True, max_steps=4))
         n_requests = len(srv.requests)
     assert n_requests == 1 + 4  # the rewrite, then exactly the step budget
     assert any(s["name"] == "budget" for s in ans.steps) and ans.mode == "deep-llm+budget"
     assert "17.9" in ans.answer and any("budget" in w for w in ans.warnings)
-    with ScriptedLLM([{"content": '{"query": "q"}'}], default=loop) as srv:
+    with ScriptedLLM([{"content": json.dumps({"query": Q_EFF})}], default=loop) as srv:
         tight = ask(ask_index, Q_EFF, llm=llm(srv), options=AskOptions(deep=True, max_tokens=1))
     assert any("token budget" in s.get("reason", "") for s in tight.steps)
