@@ -194,7 +194,8 @@ class TermWeights:
 def score_sentences(index, question: str, places: Sequence[Place], weights: TermWeights,
                     max_places: int = PLACES, encode_top: int = ENCODE_TOP, context: str = "") -> list[Sentence]:
     """Every sentence of the top places, scored against the question, best first. `context` (words a follow-up
-    borrowed from the conversation) counts in the term overlap at CONTEXT_WEIGHT of the question's own terms.
+    borrowed from the conversation) is part of the dense query, and counts in the term overlap at CONTEXT_WEIGHT
+    of the question's own terms.
 
     Dense similarity is first the stored vector of the sentence's unit (free: read with the unit); the
     `encode_top` sentences that score best that way are then encoded and re-scored with their own vectors,
@@ -211,7 +212,7 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
     q_idf.update({t: weights.idf(t) for t in question_terms(question, weights)})
     q_weight = sum(q_idf.values()) or 1.0
     enc = index.encoder("text")
-    qv = np.asarray(enc.encode_queries([question])[0], dtype=np.float32)
+    qv = np.asarray(enc.encode_queries([f"{question} {context}".strip()])[0], dtype=np.float32)
     top_score = max(p.score for p in places[:max_places]) or 1.0
     unit_dense: dict[str, float] = {}
     for s in sents:
