@@ -72,9 +72,9 @@ def main() -> None:
         idx.ask("warm up the encoder and the searcher")
     results = [search_peer(idx, qa)]
     with quiet_logs():
-        results += run_qa(qa, idx, ["extractive"])["results"]
+        results += run_qa(qa, idx, ["extractive"], progress=True)["results"]
         if args.deep_limit:
-            deep = run_qa(qa, idx, ["deep"], limit=args.deep_limit)["results"][0]
+            deep = run_qa(qa, idx, ["deep"], limit=args.deep_limit, progress=True)["results"][0]
             deep["name"] = f"deep (fixed plan, {min(args.deep_limit, len(qa.items))} q)"
             results.append(deep)
         if args.llm_url:
