@@ -33,8 +33,8 @@ class AskIn(BaseModel):
     session: Optional[str] = Field(None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                    description="Conversation id: follow-ups are rewritten with its history.")
     stream: bool = Field(False, description="Reply with text/event-stream (also chosen by Accept: text/event-stream).")
-    max_steps: int = Field(12, ge=1, le=50, description="Deep search step budget.")
-    max_seconds: float = Field(120.0, gt=0, le=600)
+    max_steps: int = Field(12, ge=1, le=20, description="Deep search step budget.")
+    max_seconds: float = Field(60.0, gt=0, le=120, description="Deep search time budget.")
 
 
 def _llm(request: Request):
