@@ -8,7 +8,12 @@ import sys
 
 import click
 
-from .main import fail, index_option
+INDEX_HELP = "Index folder (default: ./.polyseek, or $POLYSEEK_INDEX)."
+
+
+def index_option(f):  # main.py's option, restated: main imports this module, so this one cannot import main
+    return click.option("--index", "index_path", default=lambda: os.environ.get("POLYSEEK_INDEX", ".polyseek"),
+                        show_default=".polyseek", help=INDEX_HELP, type=click.Path(file_okay=False))(f)
 
 
 def llm_options(f):
@@ -82,7 +87,7 @@ def ask_command(question, index_path, image, deep, session, max_steps, max_secon
         llm = make_llm(llm_url, llm_model, llm_timeout)
         ans = idx.ask(question or "", llm=llm, image=image, session=session, options=opts, on_event=on_event)
     except PolyseekError as e:
-        fail(str(e))
+        raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(ans.to_dict(), indent=2, default=str))
         return
