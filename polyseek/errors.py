@@ -75,3 +75,9 @@ class ReadOnlyError(StorageError):
 class MissingExtraError(IngestError):
     """A file needs an optional extra that is not installed: it is skipped (not failed) and the reason names the
     extra, e.g. "skipped: install polyseek[media] to index audio and video"."""
+class LLMError(PolyseekError):
+    """A language-model endpoint failed (unreachable, timed out, refused, or replied with something unusable)."""
+
+
+class BudgetExceededError(PolyseekError):
+    """An agent run used up its step, time or token budget."""

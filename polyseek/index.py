@@ -116,6 +116,12 @@ class Index(Reader):
             raise QueryError(f"unknown crops mode {crops!r}; choose from: auto, none")
         return self.crop_search(query, config).hits
 
+    def ask(self, question: str, **kw):
+        """Answer `question` with citations to evidence units (agent/ask.py: llm=, deep=, image=, session=)."""
+        from .agent import ask
+
+        return ask(self, question, **kw)
+
     def dupes(self, threshold: int | None = None, **kw):
         """Groups of near-duplicate images (see retrieve/dupes.py): a DupeReport."""
         from .retrieve.dupes import DEFAULT_THRESHOLD, find_duplicates

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from . import errors
 from .config import ServeConfig
 from .openapi_errors import document_errors
-from .routes import assets, index, search, status, ui
+from .routes import ask, assets, index, search, status, ui
 from .security import BodyLimitMiddleware, HostOriginMiddleware
 from .state import AppState
 
@@ -38,7 +38,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                               "server was started with a token.")
     app.state.polyseek = state
     errors.install(app)
-    for r in (search.router, assets.router, index.router, status.router, ui.router):
+    for r in (search.router, ask.router, assets.router, index.router, status.router, ui.router):
         app.include_router(r)
     app.mount("/ui", StaticFiles(directory=ui.UI_DIR, check_dir=True), name="ui")
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes + MULTIPART_SLACK)

@@ -15,12 +15,18 @@ Examples:
   polyseek eval data/coco-crops --ablation --json
   polyseek eval ./beir/scifact --config my_configs.toml --index ~/.cache/scifact-index
   polyseek eval --qrels qrels.tsv --run bm25.trec --json
+  polyseek eval ../shared/bench/docqa-dev --index docqa-index --task qa --json
+  polyseek eval ../shared/bench/docqa-dev --index docqa-index --task qa --compare extractive deep
 
 \b
 Configs: any signal of the index (bm25, dense, visual, ...) alone; hybrid (RRF over every signal);
 hybrid-<method> (combsum, combmnz, combmax, wsum on min-max scores); hybrid-<norm> (CombSUM on zscore,
 minmax, rank, max, sum, borda scores); or a .json/.toml file of SearchConfig fields
 ({"signals": ["bm25", "dense"], "fusion": "rrf"}, or {"configs": {"name": {...}, ...}}).
+
+\b
+--task qa: questions with `answers` (docqa layout); --compare takes ask modes: extractive (default), deep,
+llm, deep-llm (the last two need --llm-url or $POLYSEEK_LLM_URL).
 """
 
 
@@ -38,15 +44,31 @@ minmax, rank, max, sum, borda scores); or a .json/.toml file of SearchConfig fie
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for significance tests.")
 @click.option("--qrels", "qrels_path", type=click.Path(dir_okay=False, exists=True), help="Qrels to score --run with.")
 @click.option("--run", "run_path", type=click.Path(dir_okay=False, exists=True), help="TREC run file to score.")
+@click.option("--task", type=click.Choice(["retrieval", "qa"]), default="retrieval", show_default=True,
+              help="qa: ask every question and score answers, abstentions and citations.")
+@click.option("--llm-url", default=None, help="QA: OpenAI-compatible endpoint for the llm modes ($POLYSEEK_LLM_URL).")
+@click.option("--llm-model", default=None, help="QA: model name at that endpoint ($POLYSEEK_LLM_MODEL).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="QA: only the first N questions.")
 @click.argument("extra", nargs=-1, required=False)
 def eval_command(bench_dir, index_dir, config, compare, ablation, report_dir, out_dir, as_json, k, seed,
-                 qrels_path, run_path, extra):
-    """Evaluate retrieval on BENCH_DIR (shared layout or BEIR) and print metrics, or score a run file."""
+                 qrels_path, run_path, task, llm_url, llm_model, limit, extra):
+    """Evaluate retrieval on BENCH_DIR (shared layout or BEIR) and print metrics, or score a run file;
+    with --task qa, evaluate answers with citations."""
     from polyseek.errors import PolyseekError
 
     compare = list(compare) + list(extra)  # `--compare bm25 dense hybrid` leaves dense, hybrid as extra args
     if extra and not compare[: len(compare) - len(extra)]:
         raise click.UsageError(f"unexpected arguments: {' '.join(extra)} (did you mean --compare?)")
+    if task == "qa":
+        if not bench_dir:
+            raise click.UsageError("--task qa needs a BENCH_DIR with queries.jsonl carrying 'answers'")
+        try:
+            from .qa_eval import run_qa_cmd
+
+            run_qa_cmd(bench_dir, index_dir, compare, as_json, out_dir, llm_url, llm_model, limit)
+        except PolyseekError as e:
+            raise click.ClickException(str(e)) from None
+        return
     if qrels_path or run_path:
         if not (qrels_path and run_path):
             raise click.UsageError("--qrels and --run go together")

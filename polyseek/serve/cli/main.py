@@ -424,7 +424,8 @@ def _register_optional():
     import importlib
 
     for mod, attr in (("polyseek.serve.cli.eval_cmd", "eval_command"), ("polyseek.serve.cli.demo_cmd", "demo_command"),
-                      ("polyseek.serve.cli.serve_cmd", "serve_command"), ("polyseek.serve.cli.dupes_cmd", "dupes_command")):
+                      ("polyseek.serve.cli.serve_cmd", "serve_command"), ("polyseek.serve.cli.dupes_cmd", "dupes_command"),
+                      ("polyseek.serve.cli.ask_cmd", "ask_command")):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -439,6 +439,98 @@
     select(i);
   });
 
+  // ---------- ask ----------
+  // POST /ask as server-sent events: steps and tokens as they come, then the answer whose [n] open the cited
+  // unit's page with its box drawn (citations become the result cards, so the detail view works as for hits).
+  const askState = { controller: null, session: "ui-" + Math.random().toString(36).slice(2, 10) };
+  function citeHit(c) {
+    return { asset: { id: c.asset, path: c.path || "", type: c.type || (c.page != null ? "pdf" : "text") },
+             unit: { id: c.unit, kind: c.kind, page: c.page, bbox: c.bbox }, snippet: c.snippet || "", highlights: [],
+             signals: {}, frame: c.frame, title: "[" + c.n + "] " + basename(c.path || c.asset) };
+  }
+  function renderAnswer(ans) {
+    const box = $("answer-text");
+    box.replaceChildren();
+    box.classList.toggle("abstained", !!ans.abstained);
+    const order = ans.citations.map((c) => c.n);
+    const parts = ans.answer.split(/(\[\d+\])/);
+    for (const part of parts) {
+      const m = /^\[(\d+)\]$/.exec(part);
+      const i = m ? order.indexOf(Number(m[1])) : -1;
+      if (i >= 0) {
+        const a = el("a", "cite", part);
+        a.href = "#"; a.dataset.n = m[1];
+        a.addEventListener("click", (ev) => { ev.preventDefault(); openDetail(i); });
+        box.append(a);
+      } else box.append(part);
+    }
+    const list = $("answer-cites");
+    list.replaceChildren();
+    ans.citations.forEach((c, i) => {
+      const li = el("li");
+      const a = el("a", "cite-link", "[" + c.n + "] " + c.asset + (c.page != null ? ", page " + c.page : "") + " · " + c.kind);
+      a.href = "#";
+      a.addEventListener("click", (ev) => { ev.preventDefault(); openDetail(i); });
+      li.append(a, el("span", "cite-snippet", c.snippet || ""));
+      list.append(li);
+    });
+    state.hits = ans.citations.map(citeHit);
+    state.selected = -1;
+    $("results").replaceChildren(...state.hits.map(card));
+    $("emptystate").hidden = true;
+    const u = ans.usage || {};
+    $("answer-summary").textContent = ans.steps.length + " steps · " + ans.mode + " · " + (ans.seconds || 0).toFixed(1) + " s" + (u.calls ? " · " + u.total_tokens + " tokens" : "");
+    $("statusline").textContent = ans.abstained ? "No answer found in the indexed documents." : ans.citations.length + " cited evidence unit(s)";
+  }
+  async function runAsk() {
+    const q = $("ask-q").value.trim();
+    if (!q) return;
+    if (askState.controller) askState.controller.abort();
+    const controller = new AbortController();
+    askState.controller = controller;
+    $("answer").hidden = false;
+    $("answer-text").replaceChildren(el("span", "spinner"));
+    $("answer-text").classList.remove("abstained");
+    $("answer-cites").replaceChildren();
+    $("answer-steps").replaceChildren();
+    $("answer-summary").textContent = "Steps";
+    $("statusline").textContent = "Asking…";
+    let streamed = "";
+    try {
+      const res = await api("/ask", { method: "POST", signal: controller.signal,
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ question: q, deep: $("ask-deep").checked, session: askState.session, stream: true }) });
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let cut;
+        while ((cut = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
+          let kind = "message", data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) kind = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+          }
+          if (!data) continue;
+          const obj = JSON.parse(data);
+          if (kind === "step") $("answer-steps").append(el("li", null, obj.name + (obj.ms != null ? " · " + Math.round(obj.ms) + " ms" : "")));
+          else if (kind === "token" && !obj.planner && obj.text) { streamed += obj.text; $("answer-text").textContent = streamed; }
+          else if (kind === "answer") renderAnswer(obj);
+          else if (kind === "error") throw new ApiError(obj.status || 500, obj.error, obj.type);
+        }
+      }
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      $("answer-text").replaceChildren(el("span", "ask-error", e.message));
+      $("statusline").textContent = "";
+    }
+  }
+  $("askbar").addEventListener("submit", (ev) => { ev.preventDefault(); runAsk(); });
+
   // ---------- detail view ----------
   let lastFocus = null;
   async function openDetail(i) {
