@@ -33,16 +33,13 @@ def vaswani_configs():
         "hybrid (before)": today,
         "bm25": SearchConfig(signals=("bm25",), route="off"),
         "dense": SearchConfig(signals=("dense",), route="off"),
-        "+route": SearchConfig(route="auto"),
         "+rm3": dataclasses.replace(today, refine=("rm3",)),
         "+rocchio": dataclasses.replace(today, refine=("rocchio",)),
+        "+rocchio (own feedback)": dataclasses.replace(today, refine=("rocchio",), fb_source="own"),
         "+gqr": dataclasses.replace(today, refine=("gqr",)),
         "+cpn": dataclasses.replace(today, prior="cpn"),
         "dbsf": dataclasses.replace(today, fusion="dbsf"),
         "+adaptive": dataclasses.replace(today, adaptive=True),
-        "dbsf+adaptive": dataclasses.replace(today, fusion="dbsf", adaptive=True),
-        "+rm3+gqr": dataclasses.replace(today, refine=("rm3", "gqr")),
-        "+rm3+rocchio": dataclasses.replace(today, refine=("rm3", "rocchio")),
         "default (new)": d,
     }
 
@@ -153,7 +150,8 @@ def run_coco(index_root: Path) -> str:
 
     bench = load_benchmark(bench_dir("coco-crops"), k=10)
     res = run_benchmark(bench, index_dir=index_root / "coco", k=10, metrics=["recall_1", "recip_rank"],
-                        search_configs={"before (route off)": SearchConfig(route="off"), "default (new)": SearchConfig()},
+                        search_configs={"before (route off)": SearchConfig(route="off"),
+                                        "default (new)": SearchConfig()},
                         out_dir=index_root / "runs" / f"coco-{time.strftime('%H%M%S')}")
     rows = [[r["name"], f"{r['metrics']['recall_1']:.4f}", f"{r['metrics']['recip_rank']:.4f}",
              fmt(r["timing"]["query_ms_p50"], 1)] for r in res["results"]]
@@ -176,7 +174,8 @@ def main(argv=None):
             text, _ = run_vaswani(root, a.queries)
             parts += ["### vaswani: ablation (93 queries; * = p < 0.05, paired randomization test vs before)", text]
         if "cutoff" in sets:
-            parts += ["### Dynamic cutoff on vaswani (k = 10; set metrics over the hits returned)", run_cutoff(root, a.queries)]
+            parts += ["### Dynamic cutoff on vaswani (k = 10; set metrics over the hits returned)",
+                      run_cutoff(root, a.queries)]
         if "docqa" in sets:
             parts += ["### docqa-dev: page-level retrieval", run_docqa(root)]
         if "coco" in sets:

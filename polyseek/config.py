@@ -81,6 +81,7 @@ class SearchConfig:
     adaptive: bool = False  # query-adaptive weights from each signal's score distribution (fuse.adaptive_weights)
     refine: tuple[str, ...] = ()  # test-time query refinement, any of: rm3, rocchio, gqr
     fb_docs: int = 10  # feedback units for rm3 / rocchio
+    fb_source: str = "fused"  # feedback from the fused first pass ("fused") or each signal's own top ("own")
     fb_terms: int = 10  # expansion terms for rm3
     fb_orig_weight: float = 0.5  # rm3: weight of the original query
     rocchio_beta: float = 0.5

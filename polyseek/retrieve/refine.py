@@ -133,13 +133,25 @@ def refine_runs(searcher, query, runs: list[SignalRun], config, mask=None) -> tu
     depth = max(config.depth, query.k)
     done: dict[str, dict] = {}
     rets = searcher.retrievers
-    if "rm3" in names and "bm25" in by and len(by["bm25"]) and query.text:
-        r = by["bm25"]
+    fused = fused_feedback(runs, config) if config.fb_source == "fused" else None
+
+    def feedback_of(signal: str) -> tuple[list[str], list[float]]:
+        """The feedback units and their weights: the fused first pass (better than either signal alone, and the
+        same set for every signal), or the signal's own top units."""
+        if fused is not None:
+            ids = list(fused)[: config.fb_docs]
+            return ids, [fused[u] for u in ids]
+        r = by[signal]
         n = min(config.fb_docs, len(r))
-        rows = searcher.lookup(r.unit_ids[:n], ["id", "text"])
+        return list(r.unit_ids[:n]), r.scores[:n].tolist()
+
+    if config.fb_source not in ("fused", "own"):
+        raise UnknownNameError(f"unknown feedback source {config.fb_source!r}; choose from: fused, own")
+    if "rm3" in names and "bm25" in by and len(by["bm25"]) and query.text:
+        ids, ws = feedback_of("bm25")
+        rows = searcher.lookup(ids, ["id", "text"])
         tok = searcher.tokenize
-        feedback = [(tok(rows[u]["text"] or ""), float(s)) for u, s in zip(r.unit_ids[:n], r.scores[:n].tolist())
-                    if u in rows]
+        feedback = [(tok(rows[u]["text"] or ""), float(s)) for u, s in zip(ids, ws) if u in rows]
         terms = rm3_terms(tok(query.text), feedback, fb_terms=config.fb_terms, orig_weight=config.fb_orig_weight)
         by["bm25"] = rets["bm25"].retrieve_weighted("bm25", terms, depth, mask)
         done["rm3"] = {"terms": dict(sorted(terms.items(), key=lambda kv: -kv[1])[: config.fb_terms])}
@@ -153,12 +165,11 @@ def refine_runs(searcher, query, runs: list[SignalRun], config, mask=None) -> tu
         for name, qv in list(qvecs.items()):
             if name == "visual" and query.image is None:
                 continue  # text-to-image feedback from images drifts off the text's meaning
-            r = by[name]
-            n = min(config.fb_docs, len(r))
-            fb = rets[name].vectors_of(r.unit_ids[:n])
+            ids, _ = feedback_of(name)
+            fb = rets[name].vectors_of(ids)
             qvecs[name] = rocchio(qv, fb, beta=config.rocchio_beta)
             by[name] = rets[name].retrieve_vector(name, qvecs[name], depth, mask)
-            done.setdefault("rocchio", {})[name] = n
+            done.setdefault("rocchio", {})[name] = len(ids)
     if "gqr" in names:
         for name, qv in list(qvecs.items()):
             guides = [g for g in by if g != name and len(by[g]) and hasattr(rets.get(g), "score")]
@@ -177,6 +188,15 @@ def refine_runs(searcher, query, runs: list[SignalRun], config, mask=None) -> tu
             by[name] = rets[name].retrieve_vector(name, qvecs[name], depth, mask)
             done.setdefault("gqr", {})[name] = {"pool": len(pool), "guides": guides}
     return [by[r.signal] for r in runs], done
+
+
+def fused_feedback(runs: list[SignalRun], config) -> dict[str, float]:
+    """Unit id -> fused first-pass score (RRF over the runs, unit level), best first: the feedback set of
+    pseudo-relevance feedback taken from the hybrid ranking rather than one signal's."""
+    from .fuse import rrf
+
+    scores = rrf({r.signal: dict(zip(r.unit_ids, r.scores.tolist())) for r in runs if len(r)}, k=config.rrf_k)
+    return dict(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def weights_summary(weights: Mapping[str, float]) -> dict[str, float]:

@@ -130,13 +130,6 @@ def test_dbsf_is_qdrant_mean_plus_minus_three_std():
     assert F.norm_dbsf({"x": 1.0, "y": 1.0}) == pytest.approx({"x": 0.0, "y": 0.0})
 
 
-@pytest.mark.parametrize("method", ["combsum", "combmnz", "combmax"])
-def test_methods_that_ignore_weights_reject_them(method):
-    with pytest.raises(ConfigError, match=f"{method}.*does not use weights"):
-        F.fuse(RUNS, method=method, weights={"r1": 2.0})
-    assert F.fuse(RUNS, method=method)  # without weights they run
-
-
 def test_adaptive_weights_favour_the_run_whose_top_stands_out():
     peaked = {f"d{i}": (10.0 if i == 0 else 1.0 + i * 0.001) for i in range(50)}
     flat = {f"d{i}": 0.5 - i * 0.001 for i in range(50)}
@@ -188,4 +181,4 @@ def test_a_method_that_ignores_weights_rejects_them(method):
 
 
 def test_registered_methods_say_whether_they_weigh():
-    assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum"}
+    assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum", "dbsf"}

@@ -307,7 +307,12 @@ def search_cmd(text, index_path, image, crop, k, types, kinds, path_glob, after,
     except PolyseekError as e:
         fail(str(e))
     took = (time.perf_counter() - t0) * 1000
-    suggestions = idx.suggest(query, hits) if suggest else None
+    suggestions = None
+    if suggest:  # clusters of the full list, not of what the cutoff kept
+        import dataclasses
+
+        full = hits if config.cutoff == "none" else idx.search_query(query, dataclasses.replace(config, cutoff="none"))
+        suggestions = idx.suggest(query, full)
     if as_json:
         out = {"id": None, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits]}
         if hits and "route" in hits[0].extra:

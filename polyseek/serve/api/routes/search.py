@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -59,7 +60,11 @@ def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str
         hits = [h for h in hits if h.asset.id != exclude][: query.k - 1]
         for i, h in enumerate(hits, 1):
             h.rank = i
-    suggestions = state.index.suggest(query, hits) if suggest else None
+    suggestions = None
+    if suggest:  # clusters of the full list, not of what the cutoff kept
+        full = (hits if config.cutoff == "none"
+                else state.index.search_query(query, dataclasses.replace(config, cutoff="none")))
+        suggestions = state.index.suggest(query, full)
     took = (time.perf_counter() - t0) * 1000
     out = hits_out(state, hits)
     res: dict[str, Any] = {"id": query.id, "took_ms": round(took, 2), "hits": out}
