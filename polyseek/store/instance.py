@@ -365,7 +365,7 @@ class InstanceIndex:
         """Inlier counts of the query image (or its crop) against the given indexed units: geometric verification
         of candidates another signal found (the `geometric` reranker). Units with no features or no verified
         match are absent."""
-        image = _load_query_image(image)
+        image = load_query_image(image, min_side=1)
         crop, offset = _crop(image, bbox)
         unit_ids = list(unit_ids)
         out: dict[str, int] = {}
