@@ -142,6 +142,8 @@ class Searcher:
             if not config.signals:
                 weights = {**route.weights, **dict(config.weights)}
                 config = dataclasses.replace(config, signals=route.signals, weights=tuple(sorted(weights.items())))
+        if config.rerank != "none":  # a bad reranker spec, or one that cannot judge this query, fails before any work
+            self.reranker(config).check(query)
         chosen = self.pick_signals(query, config)
         if not chosen:
             if query.image is not None and not (query.text or "").strip():
@@ -178,6 +180,12 @@ class Searcher:
             runs = normalise_runs(self.priors, self.retrievers, runs, weight=config.prior_weight)
         return runs
 
+    def reranker(self, config: SearchConfig):
+        """The reranker `config.rerank` names, built once per spec (rerank/base.py `get_reranker`)."""
+        inst = self.retrievers.get("instance")
+        return get_reranker(config.rerank, budget_ms=config.rerank_budget_ms,
+                            instance_index=getattr(inst, "index", None))
+
     def cut(self, hits: list[Hit], runs: list[SignalRun], config: SearchConfig) -> list[Hit]:
         """Dynamic cutoff (cutoff.py): keep the hits that stand out; each hit says its `confidence`."""
         from .cutoff import AUTO_MIN_Z, confidence, keep_count, parse_cutoff, signal_stats
@@ -200,9 +208,7 @@ class Searcher:
         runs = [r for r in runs if len(r)]
         if not runs:
             return []
-        inst = self.retrievers.get("instance")
-        reranker = get_reranker(config.rerank, budget_ms=config.rerank_budget_ms,
-                                instance_index=getattr(inst, "index", None))
+        reranker = self.reranker(config)
         n = query.k if config.rerank == "none" else max(query.k, config.rerank_depth)
         candidates, extras = fused_candidates(runs, config, n, single, granularity)
         if config.rerank != "none":

@@ -105,7 +105,7 @@ def test_more_like_this(idx):
 def test_cli_cutoff_route_suggest_and_similar(idx):
     def cli(*args):
         p = subprocess.run([sys.executable, "-m", "polyseek.serve.cli.main", *args, "--index", str(idx.path)],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=900)
         return p
 
     p = cli("search", "qwxzvbn", "--json")

@@ -45,6 +45,9 @@ class Reranker:
         """The candidates in their new order (a subset or all of them, best first). `rows` reads unit text."""
         raise NotImplementedError
 
+    def check(self, query: Query) -> None:
+        """Raise QueryError when this reranker cannot judge `query` (before any work is done for it)."""
+
     @classmethod
     def from_spec(cls, arg: str, **ctx) -> "Reranker":
         """Build from the part of the spec after "name:" and what the searcher offers (`ctx`)."""
@@ -82,9 +85,6 @@ class ScoringReranker(Reranker):
 
     def score(self, query: Query, docs: Sequence[Doc]) -> list[float]:  # required
         raise NotImplementedError
-
-    def check(self, query: Query) -> None:
-        """Raise QueryError when this reranker cannot judge `query` (before any candidate is scored)."""
 
     def rerank(self, query: Query, candidates: list[Candidate], rows: Rows) -> list[Candidate]:
         self.check(query)
