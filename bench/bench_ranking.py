@@ -80,7 +80,10 @@ def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
 
 
 def run_cutoff(index_root: Path, queries: int | None) -> str:
-    """Mean hits kept by `--cutoff auto` and set precision/recall of the kept set against the top 10."""
+    """Mean hits kept by each cutoff and set precision/recall of the kept set against the top 10. One retrieval per
+    query; every cutoff is applied by the pipeline's own `Searcher.cut` to the same top 10."""
+    import copy
+
     import polyseek
     from polyseek.config import SearchConfig
     from polyseek.eval.datasets import load_benchmark
@@ -88,21 +91,26 @@ def run_cutoff(index_root: Path, queries: int | None) -> str:
     bench = load_benchmark(bench_dir("vaswani"), k=10)
     qs = bench.judged_queries[:queries] if queries else bench.judged_queries
     idx = polyseek.open(index_root / "vaswani", create=False)
-    rows = []
-    for name, cfg in [("top-10 (none)", SearchConfig()), ("auto", SearchConfig(cutoff="auto")),
-                      ("0.8", SearchConfig(cutoff="0.8")), ("0.5", SearchConfig(cutoff="0.5"))]:
-        n, p, r, f = [], [], [], []
-        for q in qs:
-            hits = idx.search_query(dataclasses.replace(q, k=10), cfg)
-            rel = {d for d, v in bench.qrels.get(q.id, {}).items() if v > 0}
+    s = idx.searcher()
+    modes = ["none", "auto", "0.9", "0.8", "0.5"]
+    stats = {m: ([], [], [], []) for m in modes}
+    base = SearchConfig(route="off")
+    for q in qs:
+        q = dataclasses.replace(q, k=10)
+        runs = [s.retrievers[name].retrieve(q, base.depth) for name in ("bm25", "dense")]
+        top = s.assemble(q, runs, base)
+        rel = {d for d, v in bench.qrels.get(q.id, {}).items() if v > 0}
+        for m in modes:
+            hits = s.cut(copy.deepcopy(top), runs, dataclasses.replace(base, cutoff=m))
             got = {h.asset.id for h in hits}
             tp = len(got & rel)
-            n.append(len(got))
-            p.append(tp / len(got) if got else 0.0)
-            r.append(tp / len(rel) if rel else 0.0)
-            f.append(2 * p[-1] * r[-1] / (p[-1] + r[-1]) if tp else 0.0)
-        rows.append([name, f"{np.mean(n):.2f}", f"{np.mean(p):.4f}", f"{np.mean(r):.4f}", f"{np.mean(f):.4f}"])
+            p = tp / len(got) if got else 0.0
+            r = tp / len(rel) if rel else 0.0
+            for lst, v in zip(stats[m], (len(got), p, r, 2 * p * r / (p + r) if tp else 0.0)):
+                lst.append(v)
     idx.close()
+    rows = [[("top-10 (none)" if m == "none" else m), f"{np.mean(v[0]):.2f}", f"{np.mean(v[1]):.4f}",
+             f"{np.mean(v[2]):.4f}", f"{np.mean(v[3]):.4f}"] for m, v in stats.items()]
     return table(["cutoff", "mean hits", "set precision", "set recall", "set F1"], rows)
 
 

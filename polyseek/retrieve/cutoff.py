@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
 
-AUTO_RATIO = 0.7  # calibrated on vaswani and docqa-dev (docs/benchmarks.md, "Dynamic cutoff")
+AUTO_RATIO = 0.7  # checked on vaswani against 0.5-0.9 (docs/benchmarks.md, "Dynamic cutoff"); not tuned to it
 AUTO_MIN_Z = 4.0
 WEAK_K = 1
 
