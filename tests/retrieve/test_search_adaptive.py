@@ -102,6 +102,7 @@ def test_more_like_this(idx):
         idx.similar("nope")
 
 
+@pytest.mark.slow  # six CLI processes, each loading MiniLM
 def test_cli_cutoff_route_suggest_and_similar(idx):
     def cli(*args):
         p = subprocess.run([sys.executable, "-m", "polyseek.serve.cli.main", *args, "--index", str(idx.path)],
