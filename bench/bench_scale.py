@@ -222,7 +222,23 @@ def serve_child(spec_path: str) -> None:
 
     n_hits = [len(hybrid(i)) for i in items]
     ms_hyb = time_calls(hybrid, items)
-    out = {"open_s": open_s, "ms_vec": ms_vec.tolist(), "ms_bm25": ms_bm25.tolist(), "ms_hybrid": ms_hyb.tolist(),
+    ms_methods = {}
+    if spec.get("methods"):  # issue 11: each adaptive-ranking method on the same queries (first calls warm up CPN)
+        import dataclasses
+
+        base = SearchConfig(route="off")
+        for label, kw in [("route off (before)", {}), ("route auto", {"route": "auto"}), ("+rm3", {"refine": ("rm3",)}),
+                          ("+rocchio", {"refine": ("rocchio",)}), ("+gqr", {"refine": ("gqr",)}),
+                          ("+cpn", {"prior": "cpn"}), ("dbsf", {"fusion": "dbsf"}), ("+adaptive", {"adaptive": True}),
+                          ("cutoff auto", {"cutoff": "auto"})]:
+            mcfg = dataclasses.replace(base, **kw)
+
+            def one(i, mcfg=mcfg):
+                current[0] = qv[i]
+                return searcher.search(Query(text=qt[i], k=10), mcfg)
+
+            ms_methods[label] = time_calls(one, items[: spec["methods"]]).tolist()
+    out = {"ms_methods": ms_methods, "open_s": open_s, "ms_vec": ms_vec.tolist(), "ms_bm25": ms_bm25.tolist(), "ms_hybrid": ms_hyb.tolist(),
            "ms_lookup": ms_lookup.tolist(), "hybrid_hits": float(np.mean(n_hits)),
            "found": found, "bm25_hits": float(np.mean(bm25_hits)), "peak_rss_mib": peak_rss_mib(),
            "start_rss_mib": rss0, "exact": isinstance(matrix, VectorMatrix),
@@ -260,6 +276,8 @@ def main(argv=None):
     ap.add_argument("--compare-tree", help="another checkout of Polyseek (e.g. a worktree of the previous commit): "
                     "its serving process is run on the same index, alternating with this one's, and the p50s are "
                     "compared (serving paths only; the index is built by this checkout)")
+    ap.add_argument("--methods", type=int, default=0, metavar="N",
+                    help="also time each adaptive-ranking method (issue 11) on N queries at each scale up to 100k")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -283,6 +301,7 @@ def main(argv=None):
     qtexts_all = [json.loads(line)["text"] for line in (bench / "queries.jsonl").open()]
     load_start = load_avg()
     rows, build_rows, sweep_rows, mem_rows, target_rows, ratio_rows, ab_rows = [], [], [], [], [], [], []
+    method_rows: list = []
     for name in names:
         n = SCALES[name]
         print(f"[{name}] generating {n:,} vectors and texts (load {load_avg()})", flush=True)
@@ -361,7 +380,8 @@ def main(argv=None):
             vi = None
             del x
 
-            spec = {"index": str(tmp), "qvecs": str(tmp / "qv.npy"), "qtexts": qt}
+            spec = {"index": str(tmp), "qvecs": str(tmp / "qv.npy"), "qtexts": qt,
+                    "methods": args.methods if n <= 100_000 else 0}
             np.save(tmp / "qv.npy", qv)
             del kw, bm, store, tbl
             child = run_child(spec, tmp)
@@ -395,6 +415,9 @@ def main(argv=None):
             ratio_rows.append([name, f"{med(child['ms_vec']) / med(ms_np):.3f}x", f"{med(child['ms_vec']) / med(ms_flat):.4f}x",
                                f"{med(child['ms_bm25']) / med(ms_bm25s):.2f}x",
                                f"{med(child['ms_hybrid']) / (med(ms_np) + med(ms_bm25s)):.2f}x"])
+            for label, ms in child["ms_methods"].items():
+                method_rows.append([name, label, *p50_95_99(ms),
+                                    f"{np.median(ms) / np.median(child['ms_methods']['route off (before)']):.2f}x"])
             build_rows.append([name, add_s, f"{ann_s:.1f} ({ann_desc})" if ann_s else ann_desc, t_kw.s])
             mem_rows.append([name, child["peak_rss_mib"], n * DIM * 4 / 2**20, child["open_s"]])
             if n >= 1_000_000:
@@ -438,6 +461,13 @@ def main(argv=None):
               f"process of each checkout alternated (3 runs each, median of per-run p50s) on the index this checkout "
               f"built. Load average (1/5/15 min): {load_start} at start, {load_end} at end.",
               table(["units", "path", "this p50 ms", "other p50 ms", "this / other"], ab_rows)],
+             write=not args.no_write)
+    if method_rows:
+        emit("scale-methods", "Adaptive ranking methods at scale (issue 11)",
+             [f"`python bench/bench_scale.py --scales {','.join(names)} --methods {args.methods}`; hybrid search "
+              f"(BM25 + dense, depth 100, k 10) with each method alone, synthetic query vectors, texts from vaswani. "
+              f"Load average (1/5/15 min): {load_start} at start, {load_end} at end.",
+              table(["units", "config", "p50 ms", "p95 ms", "p99 ms", "p50 / route off"], method_rows)],
              write=not args.no_write)
     if sweep_rows:
         sweep = table(["units", "index", "nprobe", "build s", "recall@10", "p50 ms", "p95 ms", "p99 ms"], sweep_rows)

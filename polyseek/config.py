@@ -95,8 +95,25 @@ class SearchConfig:
     weights: tuple[tuple[str, float], ...] = ()  # per-signal weights for weighted fusion methods
     depth: int = 100  # candidates taken from each signal before fusion
     group: bool = True  # one hit per asset, best unit first
-    rerank: str = "none"  # a name registered in polyseek.retrieve.rerank.rerankers
+    # Adaptive ranking (retrieve/refine.py, calibrate.py, rerank/, route.py, cutoff.py); see docs/ranking.md.
+    adaptive: bool = False  # query-adaptive weights from each signal's score distribution (fuse.adaptive_weights)
+    refine: tuple[str, ...] = ()  # test-time query refinement, any of: rm3, rocchio, gqr
+    fb_docs: int = 10  # feedback units for rm3 / rocchio
+    fb_source: str = "fused"  # feedback from the fused first pass ("fused") or each signal's own top ("own")
+    fb_terms: int = 10  # expansion terms for rm3
+    fb_orig_weight: float = 0.5  # rm3: weight of the original query
+    rocchio_beta: float = 0.5
+    gqr_pool: int = 50  # gqr: top units of each signal that form the candidate pool
+    gqr_steps: int = 10
+    gqr_temp: float = 0.05
+    prior: str | None = None  # candidate-prior normalisation against hubness: "cpn" (calibrate.py)
+    prior_weight: float = 1.0
+    rerank: str = "none"  # a reranker registered in retrieve/rerank ("name" or "name:ARG", e.g. "cross-encoder:FOLDER")
     rerank_depth: int = 50  # fused candidates the reranker sees
+    rerank_budget_ms: float | None = None  # a reranker that runs over this keeps the order it has so far
+    route: str = "auto"  # "auto": rules pick signals and granularity per query (route.py); "off": every signal
+    cutoff: str = "none"  # "none", "auto" or a relative threshold in (0, 1] on the fused score (cutoff.py)
+    cutoff_max: int | None = None  # max hits kept by a cutoff (None: k)
 
     @classmethod
     def from_dict(cls, data):

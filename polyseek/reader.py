@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-import numpy as np
 
 from .config import SearchConfig
 from .errors import NotFoundError, PolyseekError, QueryError
@@ -132,7 +131,7 @@ class Reader:
 
     def suggestions(self, n: int = 4, sample: int = 5000) -> list[str]:
         """Searches to suggest, from the text of up to `sample` units (retrieve/suggest.py)."""
-        from .retrieve.suggest import suggest_queries
+        from .retrieve.landing import suggest_queries
 
         t = self.store.scan_units(["asset_id", "text"], limit=sample)
         return suggest_queries(zip(t.column("asset_id").to_pylist(), t.column("text").to_pylist()), n)
@@ -145,6 +144,20 @@ class Reader:
 
         return search_crops(self, query, config)
 
+    def similar(self, asset_id: str, *, k: int = 10, filters=None, config: SearchConfig | None = None) -> list:
+        """More like this: assets like `asset_id` by every signal it has (retrieve/similar.py), itself excluded."""
+        from .retrieve.similar import similar_hits
+
+        if k < 1:
+            raise QueryError("k must be at least 1")
+        return similar_hits(self.searcher(), self.asset(asset_id), k=k, filters=filters, config=config)
+
+    def suggest(self, query: Query, hits: Sequence) -> list[dict]:
+        """3-5 refined queries that each isolate a cluster of `hits` (retrieve/suggest.py, CroQS)."""
+        from .retrieve.suggest import suggest_for_hits
+
+        return suggest_for_hits(self.searcher(), query, list(hits))
+
     # -- status -----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         self.store.refresh()
@@ -152,12 +165,8 @@ class Reader:
         by_type: dict[str, int] = {}
         for v in assets.values():
             by_type[v["type"]] = by_type.get(v["type"], 0) + 1
-        kinds: dict[str, int] = {}
         n_units = self.store.count_units()
-        if n_units:
-            t = self.store.scan_units(["kind"])
-            vals, counts = np.unique(t.column("kind").to_numpy(zero_copy_only=False).astype(str), return_counts=True)
-            kinds = {str(k): int(c) for k, c in zip(vals, counts)}
+        kinds = self.store.unit_kinds()
         size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         return {
             "path": str(self.path), "assets": len(assets), "assets_by_type": by_type,

@@ -73,6 +73,21 @@ class SearchIn(BaseModel):
     filters: FiltersIn = Field(default_factory=FiltersIn)
     signals: list[str] = Field(default_factory=list, description="Only these signals (bm25, dense, visual, ...).")
     fusion: str = Field("rrf", max_length=40)
+    cutoff: str = Field("none", max_length=20, description="auto, none, or a threshold in (0, 1] relative to the "
+                        "top hit: show only the hits that stand out (the web UI sends auto).")
+    route: Literal["auto", "off"] = Field("auto", description="auto: signals and granularity chosen per query.")
+    rerank: Optional[str] = Field(None, max_length=500, description="cross-encoder:MODEL, llm:MODEL@URL, geometric.")
+    rerank_depth: int = Field(50, ge=1, le=1000)
+    suggest: bool = Field(False, description="Also return 3-5 refined queries, one per cluster of the results.")
+
+
+class SimilarIn(BaseModel):
+    """More like this: assets similar to `asset_id` by every signal it has."""
+
+    model_config = ConfigDict(extra="forbid")
+    asset_id: str = Field(..., min_length=1, max_length=2000)
+    k: int = Field(10, ge=1, le=1000)
+    filters: FiltersIn = Field(default_factory=FiltersIn)
 
 
 class SearchForm(BaseModel):
@@ -120,12 +135,21 @@ class HitOut(BaseModel):
                                                           "pixels, or PDF points of the page.")
 
 
+class SuggestionOut(BaseModel):
+    query: str
+    add: list[str]
+    ids: list[str]
+    size: int
+
+
 class SearchOut(BaseModel):
     id: Optional[str] = None
     took_ms: float
     hits: list[HitOut]
     warnings: list[str] = Field(default_factory=list, description="What to know about these results, e.g. that "
                                 "text matches images only through OCR text when no visual encoder is configured")
+    route: Optional[dict[str, Any]] = Field(None, description="Signals and granularity the router chose, and why.")
+    suggestions: Optional[list[SuggestionOut]] = None
 
 
 class IndexPathsIn(BaseModel):

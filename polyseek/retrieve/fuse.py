@@ -68,6 +68,18 @@ def norm_sum(scores: Mapping[str, float]) -> Scores:
     return {d: (s - lo) / den for d, s in scores.items()}
 
 
+def norm_dbsf(scores: Mapping[str, float]) -> Scores:
+    """Distribution-based score normalisation (Qdrant 1.11's DBSF, after Mazzeschi 2023): map
+    [mean - 3 std, mean + 3 std] of this run's scores onto [0, 1] (not clipped, as Qdrant does not clip)."""
+    if not scores:
+        return {}
+    vals = list(scores.values())
+    mean = math.fsum(vals) / len(vals)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / len(vals))
+    lo, den = mean - 3 * std, max(6 * std, _EPS)
+    return {d: (s - lo) / den for d, s in scores.items()}
+
+
 def norm_rank(scores: Mapping[str, float]) -> Scores:
     """1 - (rank - 1) / n: a Borda-like score from the rank alone."""
     n = len(scores)
@@ -80,6 +92,7 @@ NORMALIZATIONS: dict[str, Callable[[Mapping[str, float]], Scores]] = {
     "max": norm_max,
     "sum": norm_sum,
     "rank": norm_rank,
+    "dbsf": norm_dbsf,
 }
 _NORM_ALIASES = {"min-max": "minmax", "min_max": "minmax", "zmuv": "zscore"}
 
@@ -212,6 +225,36 @@ def wsum(runs: Runs, weights: Weights = None) -> Scores:
         for d, s in scores.items():
             out[d] = out.get(d, 0.0) + wn * s
     return out
+
+
+@register_fusion("dbsf", weighted=True)
+def dbsf(runs: Runs, weights: Weights = None) -> Scores:
+    """Distribution-based score fusion as Qdrant defines it: each run normalised by mean ± 3 std
+    (`norm_dbsf`), then summed (weighted when weights are given; a missing doc contributes 0)."""
+    return wsum({name: norm_dbsf(r) for name, r in runs.items()}, weights=weights)
+
+
+def adaptive_weights(runs: Runs, top: int = 1, floor: float = 0.25) -> dict[str, float]:
+    """Query-adaptive weights from each run's score distribution on this query (in the spirit of
+    query-performance predictors such as the normalised query commitment, Shtok et al. 2012): a run whose top
+    scores stand out from the rest of its list (large gap between the mean of its `top` scores and the list
+    mean, in list standard deviations) gets more weight; a flat run, which cannot tell its candidates apart,
+    gets less. Weights average 1 over the runs and never fall below `floor` of that."""
+    spread: dict[str, float] = {}
+    for name, scores in runs.items():
+        vals = sorted(scores.values(), reverse=True)
+        if len(vals) < 2:
+            spread[name] = 0.0
+            continue
+        mean = math.fsum(vals) / len(vals)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / len(vals))
+        head = vals[: min(top, len(vals))]
+        spread[name] = max(0.0, (math.fsum(head) / len(head) - mean) / max(std, _EPS))
+    total = math.fsum(spread.values())
+    if total <= 0:
+        return dict.fromkeys(runs, 1.0)
+    n = len(runs)
+    return {name: max(floor, n * v / total) for name, v in spread.items()}
 
 
 def get_method(name: str) -> Callable[..., Scores]:

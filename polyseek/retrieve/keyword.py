@@ -25,6 +25,21 @@ class BM25Retriever(Retriever):
         return SignalRun(self.name, self.index.unit_ids[idx].tolist(), self.index.asset_ids[idx].tolist(),
                          s[idx].astype(np.float32))
 
+    def score(self, query: Query, unit_ids) -> np.ndarray:
+        """BM25 scores of given units (e.g. candidates another signal found); 0 for units it does not know."""
+        return self.index.gather(self.index.scores(query.text or ""), unit_ids)
+
+    def retrieve_weighted(self, name: str, terms: dict[str, float], depth: int, mask=None) -> SignalRun:
+        """A run for a weighted bag of stemmed terms (an RM3-expanded query, or an asset's own terms): the
+        weighted sum of each term's BM25 scores."""
+        s = self.index.weighted_scores(terms)
+        if s is None:
+            return SignalRun(name, [], [], np.zeros(0, np.float32))
+        m = None if mask is None else np.isin(self.index.unit_ids, mask)
+        idx = top_k(s, depth, m, min_score=0.0)
+        return SignalRun(name, self.index.unit_ids[idx].tolist(), self.index.asset_ids[idx].tolist(),
+                         s[idx].astype(np.float32))
+
 
 @signals.register("bm25")
 def build_bm25(ctx: SignalContext) -> BM25Retriever:

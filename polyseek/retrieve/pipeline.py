@@ -7,17 +7,23 @@
    unit shown is the one with the best unit-level fused score.
 3. Rerank (registered in rerank/): reorders the top `rerank_depth` fused candidates; `none` by default.
 4. Hydrate (hydrate.py): display rows, snippets and highlights → `Hit`s.
+
+Around them, the adaptive steps of issue 11, each off unless its config asks: a router (route.py) picks the
+signals and the granularity per query (on: `route="auto"`); test-time refinement (refine.py) and candidate-prior
+normalisation (calibrate.py) rework the signal runs before fusion; fusion may weight each signal by how much its
+top stands out on this query (fuse.adaptive_weights); a dynamic cutoff (cutoff.py) trims the hits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 from ..config import SearchConfig
 from ..errors import QueryError
 from ..types import Hit, Query
 from .base import Retriever, SignalRun
-from .fuse import fuse, fused_order
+from .fuse import adaptive_weights, fuse, fused_order
 from .hydrate import DISPLAY_COLUMNS, hydrate
 from .rerank.base import Candidate, get_reranker
 
@@ -32,12 +38,15 @@ def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: b
         (only,) = runs.values()
         return dict(only)
     weights = dict(config.weights) or None
+    if config.adaptive:
+        weights = {n: (weights or {}).get(n, 1.0) * w for n, w in adaptive_weights(runs).items()}
     kw = {"k": config.rrf_k} if config.fusion == "rrf" else {}
     return fuse(runs, method=config.fusion, weights=weights, **kw)
 
 
-def group_runs(runs: Sequence[SignalRun]):
-    """Per signal: asset -> best raw score, unit -> score; unit -> asset; unit -> details from the signals."""
+def group_runs(runs: Sequence[SignalRun], key: Callable[[str, str], str] | None = None):
+    """Per signal: group -> best raw score, unit -> score; unit -> group; unit -> details from the signals. A
+    group is the unit's asset, or `key(unit_id, asset_id)` (its page, at page granularity)."""
     asset_best: dict[str, dict[str, float]] = {}
     unit_scores: dict[str, dict[str, float]] = {}
     unit_asset: dict[str, str] = {}
@@ -47,9 +56,10 @@ def group_runs(runs: Sequence[SignalRun]):
         us: dict[str, float] = {}
         for uid, aid, s in zip(r.unit_ids, r.asset_ids, r.scores.tolist()):
             us[uid] = s
-            unit_asset[uid] = aid
-            if aid not in ab:
-                ab[aid] = s
+            g = aid if key is None else key(uid, aid)
+            unit_asset[uid] = g
+            if g not in ab:
+                ab[g] = s
         asset_best[r.signal] = ab
         unit_scores[r.signal] = us
         for uid, ex in r.extra.items():
@@ -57,12 +67,21 @@ def group_runs(runs: Sequence[SignalRun]):
     return asset_best, unit_scores, unit_asset, extras
 
 
-def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, single: bool = False):
-    """The `n` best fused candidates (asset- or unit-level, per `config.group`) and the signals' unit details."""
-    asset_best, unit_scores, unit_asset, extras = group_runs(runs)
+def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, single: bool = False,
+                     granularity: str | None = None):
+    """The `n` best fused candidates (asset- or unit-level, per `config.group`, or per the router's
+    `granularity`: page groups by PDF page, passage/block/region keep units apart) and the signals' unit details."""
+    group = config.group if granularity is None else granularity in ("document", "image", "page")
+    key = None
+    if granularity == "page":
+        from .route import page_key
+
+        key = page_key
+    asset_best, unit_scores, unit_asset, extras = group_runs(runs, key)
+    real_asset = {u: a for r in runs for u, a in zip(r.unit_ids, r.asset_ids)}
     unit_fused = fuse_runs(unit_scores, config, single)
     out: list[Candidate] = []
-    if config.group:
+    if group:
         asset_fused = fuse_runs(asset_best, config, single)
         best_unit: dict[str, tuple[float, str]] = {}
         for uid, s in unit_fused.items():
@@ -71,11 +90,12 @@ def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, si
                 best_unit[aid] = (s, uid)
         for aid, score in fused_order(asset_fused, asset_best)[:n]:
             signals = {name: float(ab[aid]) for name, ab in asset_best.items() if aid in ab}
-            out.append(Candidate(aid, best_unit[aid][1], float(score), signals))
+            uid = best_unit[aid][1]
+            out.append(Candidate(real_asset[uid], uid, float(score), signals))
     else:
         for uid, score in fused_order(unit_fused, unit_scores)[:n]:
             signals = {name: float(us[uid]) for name, us in unit_scores.items() if uid in us}
-            out.append(Candidate(unit_asset[uid], uid, float(score), signals))
+            out.append(Candidate(real_asset[uid], uid, float(score), signals))
     return out, extras
 
 
@@ -91,6 +111,9 @@ class Searcher:
         self.store = store
         self.lookup = lookup
         self.stemmer = stemmer
+        self.tokenize = stemmer.tokens  # text -> stemmed terms in order (query refinement, more like this)
+        self.kinds: dict[str, int] = {}  # unit kind -> count, for the router
+        self.priors = None  # calibrate.PriorCache, made on the first query that asks for a candidate prior
 
     def pick_signals(self, query: Query, config: SearchConfig) -> list[Retriever]:
         """The retrievers `config.signals` names (all by default) that can answer this query; unknown names are
@@ -107,6 +130,20 @@ class Searcher:
         return self.store.unit_ids_matching(query.filters)
 
     def search(self, query: Query, config: SearchConfig) -> list[Hit]:
+        route = None
+        if config.route not in ("auto", "off"):
+            raise QueryError(f"unknown route mode {config.route!r}; choose from: auto, off")
+        if config.route == "auto":
+            from .route import route_query
+
+            usable = [n for n in (config.signals or self.retrievers) if n in self.retrievers
+                      and self.retrievers[n].accepts(query)]
+            route = route_query(query, usable, self.kinds)
+            if not config.signals:
+                weights = {**route.weights, **dict(config.weights)}
+                config = dataclasses.replace(config, signals=route.signals, weights=tuple(sorted(weights.items())))
+        if config.rerank != "none":  # a bad reranker spec, or one that cannot judge this query, fails before any work
+            self.reranker(config).check(query)
         chosen = self.pick_signals(query, config)
         if not chosen:
             if query.image is not None and not (query.text or "").strip():
@@ -116,18 +153,72 @@ class Searcher:
         mask = self.mask(query)
         depth = max(config.depth, query.k)
         runs = [r.retrieve(query, depth, mask=mask) for r in chosen]
-        return self.assemble(query, runs, config, single=len(chosen) == 1)
+        runs = self.adapt(query, runs, config, mask)
+        hits = self.assemble(query, runs, config, single=len(chosen) == 1,
+                             granularity=route.granularity if route is not None else None)
+        if config.cutoff not in (None, "none"):
+            hits = self.cut(hits, runs, config)
+        if route is not None:
+            rd = {**route.to_dict(), "signals": [r.name for r in chosen]}
+            for h in hits:
+                h.extra["route"] = rd
+        return hits
 
-    def assemble(self, query: Query, runs: list[SignalRun], config: SearchConfig, single: bool = False) -> list[Hit]:
+    def adapt(self, query: Query, runs: list[SignalRun], config: SearchConfig, mask=None) -> list[SignalRun]:
+        """Test-time refinement (refine.py) and candidate-prior normalisation (calibrate.py) of first-pass runs."""
+        if config.refine:
+            from .refine import refine_runs
+
+            runs, _ = refine_runs(self, query, runs, config, mask)
+        if config.prior:
+            from .calibrate import PRIORS, PriorCache, normalise_runs
+
+            if config.prior not in PRIORS:
+                raise QueryError(f"unknown prior {config.prior!r}; choose from: {', '.join(PRIORS)}")
+            if self.priors is None:
+                self.priors = PriorCache()
+            runs = normalise_runs(self.priors, self.retrievers, runs, weight=config.prior_weight)
+        return runs
+
+    def reranker(self, config: SearchConfig):
+        """The reranker `config.rerank` names, built once per spec (rerank/base.py `get_reranker`)."""
+        inst = self.retrievers.get("instance")
+        return get_reranker(config.rerank, budget_ms=config.rerank_budget_ms,
+                            instance_index=getattr(inst, "index", None))
+
+    def cut(self, hits: list[Hit], runs: list[SignalRun], config: SearchConfig) -> list[Hit]:
+        """Dynamic cutoff (cutoff.py): keep the hits that stand out; each hit says its `confidence`."""
+        from .cutoff import AUTO_MIN_Z, confidence, keep_count, parse_cutoff, signal_stats
+
+        mode, ratio = parse_cutoff(config.cutoff)
+        if mode == "none" or not hits:
+            return hits
+        stats = signal_stats({r.signal: r.scores.tolist() for r in runs if len(r)})
+        # after a rerank the first-pass scores are what the signals' distributions describe
+        conf = [confidence(h.signals, stats) for h in hits]
+        evidence = max((z for _, _, z in stats.values()), default=0.0) if mode == "auto" else None
+        n = keep_count(conf, ratio=ratio, max_k=config.cutoff_max, evidence=evidence, min_z=AUTO_MIN_Z)
+        for h, c in zip(hits, conf):
+            h.extra["confidence"] = round(c, 4)
+        return hits[:n]
+
+    def assemble(self, query: Query, runs: list[SignalRun], config: SearchConfig, single: bool = False,
+                 granularity: str | None = None) -> list[Hit]:
         """Fusion → rerank → hydrate over signal runs already made (crop search pools its own)."""
         runs = [r for r in runs if len(r)]
         if not runs:
             return []
-        reranker = get_reranker(config.rerank)
+        reranker = self.reranker(config)
         n = query.k if config.rerank == "none" else max(query.k, config.rerank_depth)
-        candidates, extras = fused_candidates(runs, config, n, single)
+        candidates, extras = fused_candidates(runs, config, n, single, granularity)
         if config.rerank != "none":
-            candidates = reranker.rerank(query, candidates, lambda ids: self.lookup(ids, DISPLAY_COLUMNS))
+            head = reranker.rerank(query, candidates[: config.rerank_depth],
+                                   lambda ids: self.lookup(ids, DISPLAY_COLUMNS))
+            rest = candidates[config.rerank_depth:]
+            floor = min((c.score for c in head), default=0.0)
+            candidates = head + [dataclasses.replace(c, score=floor - 1e-3 * (i + 1),
+                                                     signals={**c.signals, "fused": c.score})
+                                 for i, c in enumerate(rest)]
         candidates = candidates[: query.k]
         rows = self.lookup([c.unit_id for c in candidates], DISPLAY_COLUMNS)
         terms = self.stemmer.terms(query.text) if query.text else set()

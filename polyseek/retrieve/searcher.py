@@ -100,4 +100,6 @@ class SearcherCache:
                 return {u: cache[u] for u in ids if u in cache}
         else:
             lookup = store.pinned_rows(kw.id_index())  # rows by offset: the keyword index's scan order
-        return Searcher(retrievers, store, lookup, kw.stemmer)
+        searcher = Searcher(retrievers, store, lookup, kw.stemmer)
+        searcher.kinds = store.unit_kinds()
+        return searcher

@@ -361,6 +361,37 @@ class InstanceIndex:
         matches.sort(key=lambda m: (-m.inliers, -m.bow))
         return matches[:k]
 
+    def verify_units(self, image, unit_ids, bbox=None) -> dict[str, int]:
+        """Inlier counts of the query image (or its crop) against the given indexed units: geometric verification
+        of candidates another signal found (the `geometric` reranker). Units with no features or no verified
+        match are absent."""
+        image = load_query_image(image, min_side=1)
+        crop, offset = _crop(image, bbox)
+        unit_ids = list(unit_ids)
+        out: dict[str, int] = {}
+        with self._lock, _one_blas_thread():
+            self._materialize()
+            variants = self._query_variants(crop, offset)
+            if self._vocab is None:
+                return out
+            cands = []
+            for i, u in enumerate(unit_ids):
+                loc = self._where.get(u)
+                if loc is None:
+                    continue
+                seg, r = self._segments[loc[0]], loc[1]
+                a, b = int(seg.off[r]), int(seg.off[r + 1])
+                cands.append(Candidate(i, np.asarray(seg.words[a:b]), np.asarray(seg.desc[a:b]),
+                                       np.asarray(seg.xy[a:b]), float(seg.meta[r, 2]), np.asarray(seg.sa[a:b])))
+            for v in variants:
+                found = verify(v.words, v.root, v.feats.xy, cands, min_sim=self.config.min_sim,
+                               min_inliers=self.config.min_inliers, threshold_px=self.config.ransac_px,
+                               q_sa=v.sa if self.config.frame_vote else None)
+                for ver in found:
+                    u = unit_ids[ver.row]
+                    out[u] = max(out.get(u, 0), int(ver.inliers))
+        return out
+
     @staticmethod
     def _shortlist(scores: np.ndarray, n: int, skip: int = 0):
         """(variant, image rows) of the (variant, image) pairs ranked skip..n by tf-idf score."""

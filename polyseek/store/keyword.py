@@ -123,6 +123,30 @@ class KeywordIndex:
         return cls(bm, np.asarray(rows["unit_ids"], dtype=object), np.asarray(rows["asset_ids"], dtype=object),
                    int(rows["version"]))
 
+    def weighted_scores(self, terms: dict[str, float]) -> np.ndarray | None:
+        """sum_t w_t * BM25(t, d) over the stemmed terms the index knows; None when it knows none."""
+        if self.bm25 is None:
+            return None
+        known = [(t, w) for t, w in terms.items() if t in self._vocab and w > 0]
+        if not known:
+            return None
+        out = np.zeros(len(self.unit_ids), np.float32)
+        for t, w in known:
+            out += np.float32(w) * self.bm25.get_scores([t])
+        return out
+
+    def gather(self, scores: np.ndarray | None, unit_ids) -> np.ndarray:
+        """`scores` (one per row) picked out for `unit_ids`; 0 for units unknown here, or when there are none."""
+        import pandas as pd
+
+        out = np.zeros(len(unit_ids), np.float32)
+        if scores is None or not len(unit_ids):
+            return out
+        pos = self.id_index().get_indexer(pd.Index(np.asarray(unit_ids, dtype=object)))
+        ok = pos >= 0
+        out[ok] = scores[pos[ok]]
+        return out
+
     def scores(self, text: str) -> np.ndarray | None:
         if self.bm25 is None:
             return None

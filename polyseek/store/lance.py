@@ -340,6 +340,14 @@ class LanceStore(Store):
             return None
         return self.scan_units(["id"], filters=filters).column("id").to_numpy(zero_copy_only=False)
 
+    def unit_kinds(self) -> dict[str, int]:
+        """unit kind -> how many units of that kind (the router reads what an index holds)."""
+        if not self.count_units():
+            return {}
+        t = self.scan_units(["kind"])
+        vals, counts = np.unique(t.column("kind").to_numpy(zero_copy_only=False).astype(str), return_counts=True)
+        return {str(k): int(c) for k, c in zip(vals, counts)}
+
     def thumbnails(self, asset_ids: Sequence[str], chunk: int = 256) -> dict[str, bytes]:
         """asset id -> stored thumbnail (JPEG bytes), for the assets that have one."""
         out: dict[str, bytes] = {}

@@ -106,13 +106,37 @@ def test_empty_and_single_runs():
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(UnknownNameError, match="choose from: combmax, combmnz, combsum, rrf, wsum"):
+    with pytest.raises(UnknownNameError, match="choose from: combmax, combmnz, combsum, dbsf, rrf, wsum"):
         F.fuse(RUNS, method="combsm")
     with pytest.raises(UnknownNameError, match="minmax"):
         F.fuse(RUNS, norm="minnax")
     with pytest.raises(ConfigError, match="2 runs"):
         F.wsum(RUNS, weights=[1.0, 2.0, 3.0])
-    assert set(F.fusions.names()) == {"rrf", "combsum", "combmnz", "combmax", "wsum"}
+    assert set(F.fusions.names()) == {"rrf", "combsum", "combmnz", "combmax", "wsum", "dbsf"}
+
+
+def test_dbsf_is_qdrant_mean_plus_minus_three_std():
+    # Qdrant's DBSF: each run mapped from [mean - 3 std, mean + 3 std] onto [0, 1], then summed.
+    r1 = {"a": 3.0, "b": 1.0, "c": 2.0}  # mean 2, population std sqrt(2/3)
+    sd = (2 / 3) ** 0.5
+    want1 = {d: (s - (2 - 3 * sd)) / (6 * sd) for d, s in r1.items()}
+    assert F.norm_dbsf(r1) == pytest.approx(want1)
+    assert want1["b"] == pytest.approx(0.5 - 1 / (6 * sd))  # below the mean, above 0: not min-max
+    r2 = {"a": 0.5, "d": 0.7}  # mean 0.6, std 0.1
+    got = F.fuse({"r1": r1, "r2": r2}, method="dbsf")
+    assert got == pytest.approx({"a": want1["a"] + 1 / 3, "b": want1["b"], "c": want1["c"], "d": 2 / 3})
+    # weights scale each normalised run; a constant run normalises to 0.5 instead of dividing by zero
+    assert F.dbsf({"r1": r1, "r2": r2}, weights={"r2": 0.0}) == pytest.approx({**want1, "d": 0.0})
+    assert F.norm_dbsf({"x": 1.0, "y": 1.0}) == pytest.approx({"x": 0.0, "y": 0.0})
+
+
+def test_adaptive_weights_favour_the_run_whose_top_stands_out():
+    peaked = {f"d{i}": (10.0 if i == 0 else 1.0 + i * 0.001) for i in range(50)}
+    flat = {f"d{i}": 0.5 - i * 0.001 for i in range(50)}
+    w = F.adaptive_weights({"kw": peaked, "dense": flat})
+    assert w["kw"] > 1.0 > w["dense"]
+    assert w["dense"] >= 0.25  # the floor keeps a flat signal in play
+    assert F.adaptive_weights({"a": {"x": 1.0}, "b": {}}) == {"a": 1.0, "b": 1.0}  # nothing to judge: equal
 
 
 @pytest.mark.slow
@@ -157,7 +181,7 @@ def test_a_method_that_ignores_weights_rejects_them(method):
 
 
 def test_registered_methods_say_whether_they_weigh():
-    assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum"}
+    assert {n for n in F.fusions.names() if F.fusions.get(n).weighted} == {"rrf", "wsum", "dbsf"}
 
 
 def test_exact_evidence_wins_a_fused_tie():

@@ -132,3 +132,19 @@ def test_token_prompt(page, token_server):
     # Thumbnails load through fetch with the token (an <img src> alone would get 401).
     page.wait_for_function("[...document.querySelectorAll('.card img')].some(i => i.naturalWidth > 0)")
     assert page.evaluate("sessionStorage.getItem('polyseek.token')") == "s3cret-token"
+
+
+def test_suggestion_chips_refine_the_query(page, server):
+    """A text query shows 'Narrow to:' chips (clusters of the results); a click searches the chip's query."""
+    page.goto(server.url + "/")
+    page.wait_for_selector("#index-info:has-text('files indexed')")
+    page.locator("#q").fill("water")
+    page.wait_for_selector("#suggestions .chip")
+    chip = page.locator("#suggestions .chip").first
+    text = chip.inner_text()
+    assert text.startswith("water ") and len(text.split()) >= 2
+    shot(page, "suggestions")
+    chip.click()
+    page.wait_for_function("document.querySelector('#q').value.startsWith('water ')")
+    assert page.locator("#q").input_value() == text
+    page.wait_for_selector(".card")

@@ -1,5 +1,8 @@
-"""Rerank stage backends (see base.py)."""
+"""Rerank stage backends (see base.py): none, cross-encoder, llm, llm-pointwise, geometric."""
 
-from .base import Candidate, NoRerank, Reranker, get_reranker, rerankers
+from . import cross_encoder, geometric, llm  # noqa: F401  (register the backends)
+from .base import (Candidate, Doc, NoRerank, Reranker, ScoringReranker, get_reranker, parse_spec, rerank_candidates,
+                   rerankers)
 
-__all__ = ["Candidate", "NoRerank", "Reranker", "get_reranker", "rerankers"]
+__all__ = ["Candidate", "Doc", "NoRerank", "Reranker", "ScoringReranker", "get_reranker", "parse_spec",
+           "rerank_candidates", "rerankers"]

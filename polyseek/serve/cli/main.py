@@ -161,10 +161,17 @@ def _bbox(s: str | None):
         raise click.BadParameter(str(e)) from None
 
 
-def _search_config(signals, fusion):
+def _search_config(signals, fusion, cutoff="none", route="auto", rerank=None, rerank_depth=50, refine=()):
     from polyseek.config import SearchConfig
+    from polyseek.errors import ConfigError
+    from polyseek.retrieve.cutoff import parse_cutoff
 
-    return SearchConfig(signals=tuple(signals), fusion=fusion)
+    try:
+        parse_cutoff(cutoff)
+    except ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--cutoff") from None
+    return SearchConfig(signals=tuple(signals), fusion=fusion, cutoff=cutoff, route=route, rerank=rerank or "none",
+                        rerank_depth=rerank_depth, refine=tuple(refine))
 
 
 def mmss(seconds: float) -> str:
@@ -225,8 +232,22 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--crops", "crops_mode", type=click.Choice(["none", "auto"]), default="none", show_default=True,
               help="auto: also search crops of the query image (salient regions, OCR text, grids) and say which "
                    "crop matched what.")
+@click.option("--cutoff", default=None, metavar="auto|none|FLOAT",
+              help="Show only the hits that stand out: auto (default for one query), none (always k; the default "
+                   "with --queries), or a threshold in (0, 1] relative to the top hit's confidence.")
+@click.option("--route", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+              help="auto: rules pick signals and granularity per query (explained in each hit's extra.route); "
+                   "off: every signal, one hit per document.")
+@click.option("--rerank", default=None, metavar="SPEC",
+              help="Rerank the top hits: cross-encoder:MODEL-OR-FOLDER, llm:MODEL@URL, llm-pointwise:MODEL@URL, "
+                   "geometric.")
+@click.option("--rerank-depth", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="How many top hits the reranker sees.")
+@click.option("--refine", multiple=True, type=click.Choice(["rm3", "rocchio", "gqr"]),
+              help="Test-time query refinement (repeatable).")
+@click.option("--suggest", is_flag=True, help="Also propose 3-5 refined queries, one per cluster of the results.")
 def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after, before, signals, fusion,
-               queries_file, trec_file, as_json, crops_mode):
+               queries_file, trec_file, as_json, crops_mode, cutoff, route, rerank, rerank_depth, refine, suggest):
     """Search the index by text, by image (optionally a crop of it), or both.
 
     \b
@@ -237,6 +258,7 @@ def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after
       polyseek search --image query.jpg --crop 10,20,200,150
       polyseek search --image street.jpg --crops auto
       polyseek search --queries queries.jsonl -k 100 --trec run.txt
+      polyseek search "tea" --cutoff none --suggest --rerank cross-encoder:./my-cross-encoder
     """
     import time
 
@@ -259,7 +281,9 @@ def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after
     if crops_mode == "auto" and (not image or queries_file):
         raise click.UsageError("--crops auto needs --image FILE (and works on one query, not --queries)")
     filters = _filters(types, path_glob, after, before, kinds)
-    config = _search_config(signals, fusion)
+    if cutoff is None:  # one query: show what stands out; batches stay comparable with trec_eval's top-k
+        cutoff = "none" if queries_file else "auto"
+    config = _search_config(signals, fusion, cutoff, route, rerank, rerank_depth, refine)
     try:
         idx = _open(index_path)
     except PolyseekError as e:
@@ -308,9 +332,19 @@ def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after
         fail(str(e))
     took = (time.perf_counter() - t0) * 1000
     warnings = idx.query_warnings(query, hits)
+    suggestions = None
+    if suggest:  # clusters of the full list, not of what the cutoff kept
+        import dataclasses
+
+        full = hits if config.cutoff == "none" else idx.search_query(query, dataclasses.replace(config, cutoff="none"))
+        suggestions = idx.suggest(query, full)
     if as_json:
-        click.echo(json.dumps({"id": None, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits],
-                               "warnings": warnings}, indent=2))
+        out = {"id": None, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits], "warnings": warnings}
+        if hits and "route" in hits[0].extra:
+            out["route"] = hits[0].extra["route"]
+        if suggestions is not None:
+            out["suggestions"] = suggestions
+        click.echo(json.dumps(out, indent=2))
         return
     color = sys.stdout.isatty()
     for w in warnings:
@@ -320,7 +354,50 @@ def search_cmd(words, index_path, image, crop, k, types, kinds, path_glob, after
         return
     for h in hits:
         click.echo(render_hit(h, color))
-    click.echo(click.style(f"{len(hits)} result(s) in {took:.1f} ms", dim=color))
+    more = " (cut off: --cutoff none shows k)" if config.cutoff != "none" and len(hits) < k else ""
+    click.echo(click.style(f"{len(hits)} result(s) in {took:.1f} ms{more}", dim=color))
+    if suggestions:
+        click.echo("maybe you are looking for: " + " | ".join(s["query"] for s in suggestions))
+
+
+@cli.command("similar")
+@click.argument("asset_id")
+@index_option
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10000), help="Results to return.")
+@click.option("--type", "types", multiple=True, type=click.Choice(["image", "pdf", "text", "record"]),
+              help="Only these asset types (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def similar_cmd(asset_id, index_path, k, types, as_json):
+    """More like this: assets similar to ASSET_ID by every signal it has (text and visual vectors, its terms,
+    its pixels).
+
+    \b
+    Examples:
+      polyseek similar report
+      polyseek similar photo_exif --type image -k 5 --json
+    """
+    import time
+
+    from polyseek.errors import PolyseekError
+    from polyseek.types import Filters
+
+    try:
+        idx = _open(index_path)
+        t0 = time.perf_counter()
+        hits = idx.similar(asset_id, k=k, filters=Filters(type=tuple(types)))
+    except PolyseekError as e:
+        fail(str(e))
+    took = (time.perf_counter() - t0) * 1000
+    if as_json:
+        click.echo(json.dumps({"id": asset_id, "took_ms": round(took, 2), "hits": [h.to_dict() for h in hits]},
+                              indent=2))
+        return
+    color = sys.stdout.isatty()
+    if not hits:
+        click.echo("nothing similar found")
+        return
+    for h in hits:
+        click.echo(render_hit(h, color))
 
 
 def _crop_search(idx, query, config, as_json: bool) -> None:

@@ -158,7 +158,7 @@
     if (state.controller) state.controller.abort();
     const hasQuery = state.text.trim() || state.image || state.like;
     $("f-reset").hidden = !filtersActive();
-    if (!hasQuery) { state.hits = []; renderHome(); return; }
+    if (!hasQuery) { state.hits = []; renderSuggestions([]); renderHome(); return; }
     const controller = new AbortController();
     state.controller = controller;
     $("statusline").replaceChildren(el("span", "spinner"), "Searching…");
@@ -175,7 +175,8 @@
       opts = { method: "POST", body: fd, signal: controller.signal };
     } else {
       const body = { k: 24, filters: filtersObj() };
-      if (state.like) body.like = state.like.id; else body.text = state.text.trim();
+      // A text query shows what stands out (dynamic cutoff) and offers refinements; "more like this" lists k.
+      if (state.like) body.like = state.like.id; else { body.text = state.text.trim(); body.cutoff = "auto"; body.suggest = true; }
       opts = { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" }, signal: controller.signal };
     }
     try {
@@ -190,6 +191,7 @@
     } catch (e) {
       if (e.name === "AbortError" || seq !== state.seq) return;
       state.hits = [];
+      renderSuggestions([]);
       $("results").replaceChildren();
       $("emptystate").hidden = true;
       $("statusline").textContent = "";
@@ -321,8 +323,24 @@
       sl.append(" · " + Math.round(res.took_ms) + " ms");
       if (state.like) { const b = el("button", "linkbtn", "Back to search"); b.addEventListener("click", clearLike); sl.append("  ", b); }
     }
+    renderSuggestions(res.suggestions || []);
     if (!n) renderNoResults();
     updateSelection();
+  }
+
+  // "Maybe you are looking for": one chip per cluster of the results (CroQS); a click searches it.
+  function renderSuggestions(list) {
+    const box = $("suggestions");
+    box.replaceChildren();
+    box.hidden = !list.length;
+    if (!list.length) return;
+    box.append(el("span", "sugg-label", "Narrow to:"));
+    for (const s of list) {
+      const b = el("button", "chip", s.query);
+      b.title = s.size + (s.size === 1 ? " result" : " results") + " in this group";
+      b.addEventListener("click", () => { $("q").value = s.query; state.text = s.query; runSearch(); });
+      box.append(b);
+    }
   }
 
   function renderNoResults() {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ from polyseek.imageio import decode_image
 from polyseek.types import Filters, Query, parse_bbox
 
 from ..errors import ApiError
-from polyseek.wire import FiltersIn, SearchForm, SearchIn, SearchOut
+from polyseek.wire import FiltersIn, SearchForm, SearchIn, SearchOut, SimilarIn
 from ..security import require_token
 from ..state import AppState
 
@@ -49,7 +50,8 @@ def frames(state: AppState, hits) -> dict[tuple[str, int | None], list[float]]:
     return state.index.page_sizes([h.asset.id for h in hits if h.unit.bbox is not None])
 
 
-def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str | None = None) -> dict[str, Any]:
+def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str | None = None,
+               suggest: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     if exclude:
         query.k += 1
@@ -58,7 +60,23 @@ def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str
         hits = [h for h in hits if h.asset.id != exclude][: query.k - 1]
         for i, h in enumerate(hits, 1):
             h.rank = i
+    suggestions = None
+    if suggest:  # clusters of the full list, not of what the cutoff kept
+        full = (hits if config.cutoff == "none"
+                else state.index.search_query(query, dataclasses.replace(config, cutoff="none")))
+        suggestions = state.index.suggest(query, full)
     took = (time.perf_counter() - t0) * 1000
+    out = hits_out(state, hits)
+    res: dict[str, Any] = {"id": query.id, "took_ms": round(took, 2), "hits": out,
+                           "warnings": state.index.query_warnings(query, hits)}
+    if hits and "route" in hits[0].extra:
+        res["route"] = hits[0].extra["route"]
+    if suggestions is not None:
+        res["suggestions"] = suggestions
+    return res
+
+
+def hits_out(state: AppState, hits) -> list[dict]:
     fr = frames(state, hits)
     out = []
     for h in hits:
@@ -67,7 +85,7 @@ def run_search(state: AppState, query: Query, config: SearchConfig, exclude: str
         if h.asset.type == "record":  # one CSV holds many records: the card names the record, not the file
             d["title"] = state.index.asset(h.asset.id).get("title") or h.asset.id
         out.append(d)
-    return {"id": query.id, "took_ms": round(took, 2), "hits": out, "warnings": state.index.query_warnings(query, hits)}
+    return out
 
 
 def like_query(state: AppState, body: SearchIn, filters: Filters) -> Query:
@@ -113,7 +131,9 @@ async def search(request: Request):
             fin = FiltersIn(type=many("type"), path=one("path"), after=one("after"), before=one("before"),
                             kind=many("kind"))
             body = SearchIn(text=one("text"), k=one("k") or 10, filters=fin, signals=many("signals"),
-                            fusion=one("fusion") or "rrf", id=one("id"))
+                            fusion=one("fusion") or "rrf", id=one("id"), cutoff=one("cutoff") or "none",
+                            route=one("route") or "auto", rerank=one("rerank"),
+                            rerank_depth=one("rerank_depth") or 50, suggest=one("suggest") in ("1", "true", "on"))
         except ValidationError as e:
             raise _validation(e) from None
         upload = form.get("image")
@@ -139,8 +159,24 @@ async def search(request: Request):
             exclude = None
     else:
         raise ApiError(415, f"send JSON or multipart/form-data, not {ctype}", "UnsupportedMediaType")
+    from polyseek.retrieve.cutoff import parse_cutoff
+
     try:
-        config = SearchConfig(signals=tuple(body.signals), fusion=body.fusion)
+        parse_cutoff(body.cutoff)
+        config = SearchConfig(signals=tuple(body.signals), fusion=body.fusion, cutoff=body.cutoff, route=body.route,
+                              rerank=body.rerank or "none", rerank_depth=body.rerank_depth)
     except (TypeError, ValueError) as e:
         raise QueryError(str(e)) from None
-    return await run_in_threadpool(run_search, state, query, config, exclude)
+    return await run_in_threadpool(run_search, state, query, config, exclude, body.suggest)
+
+
+@router.post("/similar", response_model=SearchOut, summary="More like this: assets similar to one asset",
+             responses={400: {"description": "Bad request"}, 401: {"description": "Token missing"},
+                        404: {"description": "No such asset"}})
+def similar(body: SimilarIn, request: Request):
+    """`{asset_id, k, filters}`: the assets nearest to `asset_id` by every signal it has (its text and visual
+    vectors, its terms, its pixels), itself excluded. The response has the /search schema."""
+    state: AppState = request.app.state.polyseek
+    t0 = time.perf_counter()
+    hits = state.index.similar(body.asset_id, k=body.k, filters=body.filters.to_filters())
+    return {"id": body.asset_id, "took_ms": round((time.perf_counter() - t0) * 1000, 2), "hits": hits_out(state, hits)}

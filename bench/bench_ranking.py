@@ -1,0 +1,196 @@
+"""Adaptive ranking (issue 11): each method's gain or loss on vaswani (ablation, same run, significance, two
+halves of the queries as a generalisation check), page-level retrieval on docqa-dev, no loss on coco-crops, and
+the dynamic cutoff's set precision/recall against a fixed top-10.
+
+    python bench/bench_ranking.py                       # all sets; indexes cached under /tmp/polyseek-ranking
+    python bench/bench_ranking.py --sets vaswani --index-root /tmp/rk --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from common import bench_dir, emit, fmt, load_avg, machine_line, quiet_logs, table  # noqa: E402
+
+METRICS = ["ndcg_cut_10", "recall_100", "map_cut_100"]
+
+
+def vaswani_configs():
+    from polyseek.config import SearchConfig
+
+    today = SearchConfig(route="off")  # RRF of every signal: the behaviour before this issue
+    d = SearchConfig()
+    return {
+        "hybrid (before)": today,
+        "bm25": SearchConfig(signals=("bm25",), route="off"),
+        "dense": SearchConfig(signals=("dense",), route="off"),
+        "+rm3": dataclasses.replace(today, refine=("rm3",)),
+        "+rocchio": dataclasses.replace(today, refine=("rocchio",)),
+        "+rocchio (own feedback)": dataclasses.replace(today, refine=("rocchio",), fb_source="own"),
+        "+gqr": dataclasses.replace(today, refine=("gqr",)),
+        "+cpn": dataclasses.replace(today, prior="cpn"),
+        "dbsf": dataclasses.replace(today, fusion="dbsf"),
+        "+adaptive": dataclasses.replace(today, adaptive=True),
+        "default (new)": d,
+    }
+
+
+def halves(per_query: dict, metric: str = "ndcg_cut_10") -> tuple[float, float]:
+    """Mean of `metric` over the odd- and even-numbered queries (sorted ids): a setting that only fits one half of
+    the queries shows it here."""
+    ids = sorted(per_query)
+    a = [per_query[q][metric] for q in ids[0::2]]
+    b = [per_query[q][metric] for q in ids[1::2]]
+    return float(np.mean(a)), float(np.mean(b))
+
+
+def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
+    from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.runner import run_benchmark
+
+    bench = load_benchmark(bench_dir("vaswani"), k=100)
+    if queries:
+        bench = dataclasses.replace(bench, queries=bench.judged_queries[:queries])
+    configs = vaswani_configs()
+    res = run_benchmark(bench, index_dir=index_root / "vaswani", search_configs=configs,
+                        out_dir=index_root / "runs" / f"vaswani-{time.strftime('%H%M%S')}", k=100, metrics=METRICS)
+    pq = json.loads((Path(res["run_dir"]) / "per_query.json").read_text())
+    base_ms = res["results"][0]["timing"]["query_ms_p50"]
+    rows = []
+    for r in res["results"]:
+        sig = res["significance"].get(r["name"], {}).get("ndcg_cut_10", {})
+        h1, h2 = halves(pq[r["name"]])
+        mark = "" if not sig else (" *" if sig["significant"] else "")
+        rows.append([r["name"], f"{r['metrics']['ndcg_cut_10']:.4f}{mark}",
+                     "" if not sig else f"{sig['delta']:+.4f} (p={sig['p_randomization']:.3f})",
+                     f"{h1:.4f} / {h2:.4f}", f"{r['metrics']['recall_100']:.4f}", f"{r['metrics']['map_cut_100']:.4f}",
+                     fmt(r["timing"]["query_ms_p50"], 1), f"{r['timing']['query_ms_p50'] / base_ms:.2f}x"])
+    text = table(["config", "nDCG@10", "Δ vs before (p)", "odd / even half", "R@100", "MAP@100", "p50 ms",
+                  "p50 / before"], rows)
+    return text, {"results": res["results"], "significance": res["significance"], "run_dir": res["run_dir"]}
+
+
+def run_cutoff(index_root: Path, queries: int | None) -> str:
+    """Mean hits kept by each cutoff and set precision/recall of the kept set against the top 10. One retrieval per
+    query; every cutoff is applied by the pipeline's own `Searcher.cut` to the same top 10."""
+    import copy
+
+    import polyseek
+    from polyseek.config import SearchConfig
+    from polyseek.eval.datasets import load_benchmark
+
+    bench = load_benchmark(bench_dir("vaswani"), k=10)
+    qs = bench.judged_queries[:queries] if queries else bench.judged_queries
+    idx = polyseek.open(index_root / "vaswani", create=False)
+    s = idx.searcher()
+    modes = ["none", "auto", "0.9", "0.8", "0.5"]
+    stats = {m: ([], [], [], []) for m in modes}
+    base = SearchConfig(route="off")
+    for q in qs:
+        q = dataclasses.replace(q, k=10)
+        runs = [s.retrievers[name].retrieve(q, base.depth) for name in ("bm25", "dense")]
+        top = s.assemble(q, runs, base)
+        rel = {d for d, v in bench.qrels.get(q.id, {}).items() if v > 0}
+        for m in modes:
+            hits = s.cut(copy.deepcopy(top), runs, dataclasses.replace(base, cutoff=m))
+            got = {h.asset.id for h in hits}
+            tp = len(got & rel)
+            p = tp / len(got) if got else 0.0
+            r = tp / len(rel) if rel else 0.0
+            for lst, v in zip(stats[m], (len(got), p, r, 2 * p * r / (p + r) if tp else 0.0)):
+                lst.append(v)
+    idx.close()
+    rows = [[("top-10 (none)" if m == "none" else m), f"{np.mean(v[0]):.2f}", f"{np.mean(v[1]):.4f}",
+             f"{np.mean(v[2]):.4f}", f"{np.mean(v[3]):.4f}"] for m, v in stats.items()]
+    return table(["cutoff", "mean hits", "set precision", "set recall", "set F1"], rows)
+
+
+def run_docqa(index_root: Path) -> str:
+    """Page-level Recall@5 and nDCG@10 on docqa-dev (qrels-pages.tsv): a hit names the page of its unit."""
+    import polyseek
+    from polyseek.config import SearchConfig
+    from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.metrics import aggregate, evaluate, read_qrels
+    from polyseek.retrieve.route import page_key
+
+    root = bench_dir("docqa-dev")
+    bench = load_benchmark(root, k=20)
+    qrels = read_qrels(root / "qrels-pages.tsv")
+    qs = [q for q in bench.queries if qrels.get(q.id)]
+    idx = polyseek.open(index_root / "docqa", create=False)
+    rows = []
+    metrics = ["recall_5", "ndcg_cut_10"]
+    for name, cfg in [("bm25", SearchConfig(signals=("bm25",), route="off")),
+                      ("dense", SearchConfig(signals=("dense",), route="off")),
+                      ("hybrid (before)", SearchConfig(route="off")),
+                      ("default (new)", SearchConfig())]:
+        run, ms = {}, []
+        for q in qs:
+            t0 = time.perf_counter()
+            hits = idx.search_query(dataclasses.replace(q, k=20), cfg)
+            ms.append((time.perf_counter() - t0) * 1000)
+            r, prev = {}, 1e9
+            for h in hits:
+                pid = page_key(h.unit.id, h.asset.id) if h.unit.page else h.asset.id
+                if pid not in r:
+                    prev = min(prev - 1e-6, h.score) if r else h.score
+                    r[pid] = prev
+            run[q.id] = r
+        agg = aggregate(evaluate(qrels, run, metrics), metrics)
+        rows.append([name, f"{agg['recall_5']:.4f}", f"{agg['ndcg_cut_10']:.4f}", fmt(float(np.median(ms)), 1)])
+    idx.close()
+    return table(["config", "page R@5", "page nDCG@10", "p50 ms"], rows) + f"\n\n{len(qs)} answerable questions."
+
+
+def run_coco(index_root: Path) -> str:
+    from polyseek.config import SearchConfig
+    from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.runner import run_benchmark
+
+    bench = load_benchmark(bench_dir("coco-crops"), k=10)
+    res = run_benchmark(bench, index_dir=index_root / "coco", k=10, metrics=["recall_1", "recip_rank"],
+                        search_configs={"before (route off)": SearchConfig(route="off"),
+                                        "default (new)": SearchConfig()},
+                        out_dir=index_root / "runs" / f"coco-{time.strftime('%H%M%S')}")
+    rows = [[r["name"], f"{r['metrics']['recall_1']:.4f}", f"{r['metrics']['recip_rank']:.4f}",
+             fmt(r["timing"]["query_ms_p50"], 1)] for r in res["results"]]
+    return table(["config", "Recall@1", "MRR", "p50 ms"], rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="vaswani,cutoff,docqa,coco")
+    ap.add_argument("--index-root", default="/tmp/polyseek-ranking")
+    ap.add_argument("--queries", type=int, default=None, help="only the first N vaswani queries (smoke runs)")
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args(argv)
+    root = Path(a.index_root)
+    root.mkdir(parents=True, exist_ok=True)
+    sets = a.sets.split(",")
+    parts = [machine_line(["bm25s", "sentence-transformers", "torch"]) + f"; load at start {load_avg()}"]
+    with quiet_logs():
+        if "vaswani" in sets:
+            text, _ = run_vaswani(root, a.queries)
+            parts += ["### vaswani: ablation (93 queries; * = p < 0.05, paired randomization test vs before)", text]
+        if "cutoff" in sets:
+            parts += ["### Dynamic cutoff on vaswani (k = 10; set metrics over the hits returned)",
+                      run_cutoff(root, a.queries)]
+        if "docqa" in sets:
+            parts += ["### docqa-dev: page-level retrieval", run_docqa(root)]
+        if "coco" in sets:
+            parts += ["### coco-crops through the engine", run_coco(root)]
+    parts.append(f"load at end {load_avg()}")
+    emit("ranking", "Adaptive ranking", parts, write=not a.no_write)
+
+
+if __name__ == "__main__":
+    main()
