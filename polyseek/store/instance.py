@@ -49,6 +49,10 @@ class InstanceConfig:
     rescue_shortlist: int = 100  # when nothing verifies: this many images re-verified by descriptor matching ...
     rescue_budget: int = 40_000_000  # ... within this many (query feature, indexed feature) comparisons
     rescue_ratio: float = 0.8  # Lowe's ratio test for that second chance
+    deep_shortlist: int = 250  # when nothing verifies: this many (variant, image) pairs, ranked with every
+    # assigned word, are verified again by word correspondences ...
+    deep_budget: int = 600_000  # ... within this many indexed features
+    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing
 
     @staticmethod
     def from_dict(d: dict) -> "InstanceConfig":
@@ -355,6 +359,8 @@ class InstanceIndex:
                     q_sa=v.sa if self.config.frame_vote else None,
                 )
                 self._keep_best(best, found, v, vi, scores)
+            if not best and self.config.deep_shortlist > 0:
+                self._deep(bow, variants, best)
             if not best and self.config.rescue_shortlist > 0:
                 self._rescue(bow, variants, scores, best)
             matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
@@ -383,6 +389,33 @@ class InstanceIndex:
             if prev is None or ver.inliers > prev[0]:
                 t = np.vstack([ver.affine, [0.0, 0.0, 1.0]]) @ np.linalg.inv(v.to_query)
                 best[ver.row] = (ver.inliers, t, v.mirrored, float(scores[vi, ver.row]))
+
+    def _deep(self, bow: _Bow, variants: list["_QueryVariant"], best: dict) -> None:
+        """Second chance when nothing verified, for small and degraded crops: a crop covering 1-2 % of a photo
+        meets only 10-30 of its indexed features, so its match (a) ranks low in a tf-idf shortlist scored with
+        one word per feature and (b) rarely reaches `min_inliers`. So: rank images by tf-idf over every assigned
+        word (multiple assignment, Jegou et al. 2010), verify the best `deep_shortlist` pairs (within
+        `deep_budget` indexed features), and accept `weak_min_inliers` when the keypoint frames agree (Lowe
+        2004's Hough vote is then required, not optional): random matches rarely agree on both a rotation/scale
+        bin and a similarity transform."""
+        c = self.config
+        soft = np.stack([self._bow_scores(bow, v.words.reshape(-1)) for v in variants])
+        pairs = self._shortlist(soft, c.deep_shortlist)
+        budget = c.deep_budget
+        for vi, rows in pairs:
+            v = variants[vi]
+            cands = []
+            for g in rows[np.argsort(-soft[vi, rows], kind="stable")]:
+                cand = self._candidate(bow, int(g))
+                budget -= len(cand.words)
+                if budget < 0:
+                    break
+                cands.append(cand)
+            found = verify(v.words, v.root, v.feats.xy, cands, min_sim=c.min_sim, min_inliers=c.weak_min_inliers,
+                           threshold_px=c.ransac_px, q_sa=v.sa)
+            self._keep_best(best, found, v, vi, soft)
+            if budget < 0:
+                break
 
     def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict) -> None:
         """Second chance when word correspondences verified nothing: the best `rescue_shortlist` (variant, image)
@@ -413,8 +446,9 @@ class InstanceIndex:
                 v.feats.xy,
                 [self._candidate(bow, g) for g in rows],
                 ratio=c.rescue_ratio,
-                min_inliers=c.min_inliers,
+                min_inliers=c.weak_min_inliers,
                 threshold_px=c.ransac_px,
+                q_sa=v.sa,
             )
             self._keep_best(best, found, v, vi, scores)
 
