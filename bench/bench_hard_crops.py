@@ -1,10 +1,8 @@
 """Crop search on hard crops: Recall@1 per perturbation kind and crop-size band, ours against brute force.
 
 Usage:
-    python bench/make_hard_crops.py --bench ../shared/bench/coco-crops --out bench/out/hard-s1 --seed 1
-    python bench/make_hard_crops.py --bench ../shared/bench/coco-crops --out bench/out/hard-s2 --seed 2
-    python bench/bench_hard_crops.py --set dev=../shared/bench/coco-crops --set hard-s1=bench/out/hard-s1 \\
-        --set hard-s2=bench/out/hard-s2 --feature-cache /tmp/fc --peer-queries 100 --peer-cache /tmp/hc-peer
+    python bench/bench_hard_crops.py            # dev + hard variants of seeds 1 and 2 (made in bench/out/ if missing)
+    python bench/bench_hard_crops.py --set hard-s3=bench/out/hard-s3 --peer-queries 0 --no-write
 
 One InstanceIndex over the 239 corpus images (features from --feature-cache when present) answers every set; the
 brute-force peer (SIFT + FLANN ratio test + RANSAC against every image, bench_instance.brute_force_peer) answers an
@@ -16,10 +14,11 @@ queries. Wall and CPU time per query are both reported: the machine is shared, w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
-import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_instance import _features, _open, brute_force_peer, load_bench  # noqa: E402
-from make_hard_crops import band_name  # noqa: E402
+from common import REPO, bench_dir, emit, load_avg, machine_line  # noqa: E402
+from make_hard_crops import band_name, make  # noqa: E402
 
 from polyseek.errors import QueryError  # noqa: E402
 from polyseek.retrieve.instance import InstanceIndex  # noqa: E402
@@ -42,8 +42,8 @@ def kind_of(q: dict) -> str:
 
 
 def band_of(q: dict, sizes: dict[str, tuple[int, int]], doc: str) -> str:
-    if "size_band" in q:
-        return q["size_band"]
+    if "area_frac" in q and "size_band" in q:  # a hard set: the region cut, before any sub-window
+        return band_name(q["area_frac"])
     w, h = sizes[doc]
     return band_name(q["bbox"][2] * q["bbox"][3] / (w * h))  # dev: the crop window's share of the photo
 
@@ -77,14 +77,13 @@ def peer_results(corpus, queries, bench: Path, cache: Path | None) -> tuple[dict
     return ranked, lat
 
 
-def _table(title: str, groups: dict[str, list[bool]], peer: dict[str, list[bool]] | None) -> None:
-    print(f"\n{title}")
-    print("| group | queries | Recall@1 ours | Recall@1 brute force (peer subset) |")
-    print("|---|---|---|---|")
+def _table(title: str, groups: dict[str, list[bool]], peer: dict[str, list[bool]] | None) -> str:
+    rows = [f"{title}\n", "| group | queries | Recall@1 ours | Recall@1 brute force (peer subset) |", "|---|---|---|---|"]
     for k in sorted(groups):
         p = peer.get(k, []) if peer else []
         ps = f"{np.mean(p):.3f} ({len(p)})" if p else "-"
-        print(f"| {k} | {len(groups[k])} | {np.mean(groups[k]):.3f} | {ps} |")
+        rows.append(f"| {k} | {len(groups[k])} | {np.mean(groups[k]):.3f} | {ps} |")
+    return "\n".join(rows)
 
 
 def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
@@ -128,24 +127,37 @@ def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", action="append", required=True, help="NAME=FOLDER (coco-crops layout); repeatable")
-    ap.add_argument("--feature-cache", type=Path, default=None)
+    ap.add_argument("--set", action="append", default=None,
+                    help="NAME=FOLDER (coco-crops layout); repeatable. Default: dev (shared coco-crops) and the hard "
+                         "variants of --seeds, generated into bench/out/ when missing")
+    ap.add_argument("--seeds", default="1,2", help="hard-variant seeds for the default sets")
+    ap.add_argument("--feature-cache", type=Path, default=Path("/tmp/bench-instance-cache"))
     ap.add_argument("--peer-queries", type=int, default=100, help="per set, evenly spaced (0: skip the peer)")
-    ap.add_argument("--peer-cache", type=Path, default=None)
+    ap.add_argument("--peer-cache", type=Path, default=Path("/tmp/bench-hard-crops-peer"))
     ap.add_argument("--queries", type=int, default=0, help="first N queries of each set (0: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--index-dir", type=Path, default=None, help="reuse this built index (built when missing)")
     ap.add_argument("--config", default="{}", help="JSON InstanceConfig overrides for the query side")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
-    sets = [(s.split("=", 1)[0], Path(s.split("=", 1)[1])) for s in args.set]
+    if args.set:
+        sets = [(s.split("=", 1)[0], Path(s.split("=", 1)[1])) for s in args.set]
+    else:
+        dev = bench_dir("coco-crops")
+        sets = [("dev", dev)]
+        for seed in (int(v) for v in args.seeds.split(",") if v):
+            out = REPO / "bench" / "out" / f"hard-s{seed}"
+            if not (out / "qrels.tsv").exists():
+                make(dev, out, seed, 300)
+            sets.append((f"hard-s{seed}", out))
 
     _, _, corpus = load_bench(sets[0][1])
     sizes = {}
     for p in corpus:
         with Image.open(p) as im:
             sizes[p.stem] = im.size
-    print(f"machine: {platform.platform()}, cpus={os.cpu_count()}, python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    start = f"{machine_line()}; load average at start {load_avg()}"
+    print(start, flush=True)
     folder = args.index_dir or Path(f"/tmp/bench-hard-index-{os.getpid()}")
     if not (folder / "manifest.json").exists():
         args.distractors = 0
@@ -156,30 +168,34 @@ def main() -> None:
     ii = InstanceIndex.open(folder)
     overrides = json.loads(args.config)
     if overrides:
-        import dataclasses
-
         ii.config = dataclasses.replace(ii.config, **overrides)
-    print(f"index: {ii.stats()['images']} images, {ii.stats()['codebook_size']} words; query config overrides "
-          f"{overrides or 'none'}")
     ii.search(_open(str(sets[0][1] / load_bench(sets[0][1])[0][0]["image"])))  # warm (inverted file build)
 
     results = [run_set(name, path, ii, args, sizes) for name, path in sets]
-    print("\n| set | system | queries | Recall@1 | p50 / p95 wall ms | p50 / p95 CPU ms |")
-    print("|---|---|---|---|---|---|")
+    pc = lambda v, p: np.percentile(v, p) * 1000  # noqa: E731
+    rows = ["| set | system | queries | Recall@1 | p50 / p95 wall ms | p50 / p95 CPU ms |", "|---|---|---|---|---|---|"]
     for r in results:
-        pc = lambda v, p: np.percentile(v, p) * 1000  # noqa: E731
-        print(f"| {r['name']} | Polyseek | {r['n']} | {r['r1']:.3f} | {pc(r['lat'], 50):.0f} / {pc(r['lat'], 95):.0f}"
-              f" | {pc(r['cpu'], 50):.0f} / {pc(r['cpu'], 95):.0f} |")
+        rows.append(f"| {r['name']} | Polyseek | {r['n']} | **{r['r1']:.3f}** | {pc(r['lat'], 50):.0f} / "
+                    f"{pc(r['lat'], 95):.0f} | {pc(r['cpu'], 50):.0f} / {pc(r['cpu'], 95):.0f} |")
         if "peer" in r:
             p = r["peer"]
-            print(f"| {r['name']} | Polyseek, peer's {p['n']} queries | {p['n']} | {p['ours_r1']:.3f} | | |")
-            print(f"| {r['name']} | brute-force SIFT+ratio+RANSAC | {p['n']} | {p['r1']:.3f} | "
-                  f"{pc(p['lat'], 50):.0f} / {pc(p['lat'], 95):.0f} | - |")
+            rows.append(f"| {r['name']} | Polyseek on the peer's {p['n']} queries | {p['n']} | {p['ours_r1']:.3f} | | |")
+            rows.append(f"| {r['name']} | brute-force SIFT+ratio+RANSAC | {p['n']} | {p['r1']:.3f} | "
+                        f"{pc(p['lat'], 50):.0f} / {pc(p['lat'], 95):.0f} | - |")
+    parts = [f"`python bench/bench_hard_crops.py` ({ii.stats()['images']} images, {ii.stats()['codebook_size']} "
+             f"words; query config overrides: {overrides or 'none'}). {start}; load average at end {load_avg()}. "
+             "Wall time includes waiting for the shared CPU; CPU time is this process's, per query.",
+             "\n".join(rows)]
     for r in results:
-        _table(f"{r['name']}: Recall@1 by perturbation kind", r["kinds"], r["peer_kinds"])
-        _table(f"{r['name']}: Recall@1 by crop size (share of the photo's area)", r["bands"], r["peer_bands"])
+        parts.append(_table(f"{r['name']}: Recall@1 by perturbation kind", r["kinds"], r["peer_kinds"]))
+        parts.append(_table(f"{r['name']}: Recall@1 by crop size (share of the photo's area)", r["bands"],
+                            r["peer_bands"]))
+    emit("hard-crops", "Instance search on hard crops (small regions, strong perturbations)", parts,
+         write=not args.no_write)
+    for r in results:
         print(f"{r['name']} misses ({len(r['misses'])}): {' '.join(r['misses'])}")
-    print(f"\nload average {os.getloadavg()[0]:.1f} at end")
+    if args.index_dir is None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

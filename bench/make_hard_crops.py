@@ -37,10 +37,11 @@ MIN_SIDE = 16
 
 
 def band_name(area_frac: float) -> str:
-    for (lo, hi), _ in BANDS:
+    """The reporting band of a crop covering `area_frac` of its photo: <1%, 1-2%, 2-5% or >=5%."""
+    for lo, hi in ((0.0, 0.01), (0.01, 0.02), (0.02, 0.05)):
         if area_frac < hi:
-            return f"{lo * 100:g}-{hi * 100:g}%"
-    return f"{BANDS[-1][0][0] * 100:g}-{BANDS[-1][0][1] * 100:g}%"
+            return f"{lo * 100:g}-{hi * 100:g}%" if lo else f"<{hi * 100:g}%"
+    return ">=5%"
 
 
 def _structure_points(img: Image.Image) -> np.ndarray:

@@ -34,6 +34,8 @@ class InstanceConfig:
     grid: int = 4
     query_min_side: int = 160  # small query crops are upscaled to this long side (at most 3x; 0: never)
     query_max_features: int = 1000
+    query_min_features: int = 150  # a query with fewer features (blurred by downscaling, flat, washed out) ...
+    retry_contrast: float = 0.005  # ... is detected again with this lower SIFT contrast threshold
     features_per_word: int = 40  # vocabulary size ~ corpus features / this ...
     max_words: int = 16384  # ... capped here
     min_words: int = 64
@@ -454,14 +456,14 @@ class InstanceIndex:
 
     def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
         c = self.config
-        feats = extract_local_features(
-            crop,
-            max_side=c.max_side,
-            max_features=c.query_max_features,
-            min_side=c.query_min_side,
-            contrast=c.contrast,
-            grid=c.grid,
-        )
+        feats = self._query_features(crop, c.contrast)
+        if len(feats) < c.query_min_features and c.retry_contrast < c.contrast:
+            # Downscaling, recompression and contrast changes lower the contrast of the query's structure below
+            # the threshold its indexed copy passed; a lower threshold brings those keypoints back (adaptive
+            # keypoint count). Only for feature-poor queries: elsewhere it would add noise keypoints.
+            retry = self._query_features(crop, c.retry_contrast)
+            if len(retry) > len(feats):
+                feats = retry
         if len(feats) < 3:
             raise QueryError(
                 "the query image has no distinctive detail (blank, flat or too small); instance search needs "
@@ -481,6 +483,11 @@ class InstanceIndex:
             m = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]]) if mirrored else np.eye(3)
             out.append(_QueryVariant(f, root, words, shift @ m, mirrored))
         return out
+
+    def _query_features(self, crop, contrast: float) -> LocalFeatures:
+        c = self.config
+        return extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features,
+                                      min_side=c.query_min_side, contrast=contrast, grid=c.grid)
 
     @staticmethod
     def _bow_scores(bow: _Bow, words: np.ndarray) -> np.ndarray:
