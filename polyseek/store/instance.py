@@ -54,7 +54,8 @@ class InstanceConfig:
     deep_shortlist: int = 250  # when nothing verifies: this many (variant, image) pairs, ranked with every
     # assigned word, are verified again by word correspondences ...
     deep_budget: int = 600_000  # ... within this many indexed features
-    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing
+    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing,
+    weak_margin: int = 2  # ... and this many more than any other image (else nothing is returned)
 
     @staticmethod
     def from_dict(d: dict) -> "InstanceConfig":
@@ -397,13 +398,13 @@ class InstanceIndex:
         meets only 10-30 of its indexed features, so its match (a) ranks low in a tf-idf shortlist scored with
         one word per feature and (b) rarely reaches `min_inliers`. So: rank images by tf-idf over every assigned
         word (multiple assignment, Jegou et al. 2010), verify the best `deep_shortlist` pairs (within
-        `deep_budget` indexed features), and accept `weak_min_inliers` when the keypoint frames agree (Lowe
-        2004's Hough vote is then required, not optional): random matches rarely agree on both a rotation/scale
-        bin and a similarity transform."""
+        `deep_budget` indexed features) with the keypoint frames required to agree (Lowe 2004's Hough vote),
+        and accept a clear winner with `weak_min_inliers` (see `_accept_weak`)."""
         c = self.config
         soft = np.stack([self._bow_scores(bow, v.words.reshape(-1)) for v in variants])
         pairs = self._shortlist(soft, c.deep_shortlist)
         budget = c.deep_budget
+        weak: dict = {}
         for vi, rows in pairs:
             v = variants[vi]
             cands = []
@@ -413,11 +414,29 @@ class InstanceIndex:
                 if budget < 0:
                     break
                 cands.append(cand)
-            found = verify(v.words, v.root, v.feats.xy, cands, min_sim=c.min_sim, min_inliers=c.weak_min_inliers,
-                           threshold_px=c.ransac_px, q_sa=v.sa)
-            self._keep_best(best, found, v, vi, soft)
+            found = verify(v.words, v.root, v.feats.xy, cands, min_sim=c.min_sim,
+                           min_inliers=max(3, c.weak_min_inliers - c.weak_margin), threshold_px=c.ransac_px, q_sa=v.sa)
+            self._keep_best(weak, found, v, vi, soft)
             if budget < 0:
                 break
+        self._accept_weak(best, weak)
+
+    def _accept_weak(self, best: dict, weak: dict) -> None:
+        """Move second-chance matches into `best`: all that reach `min_inliers`; otherwise only a clear winner,
+        `weak_min_inliers` or more and `weak_margin` ahead of the runner-up. A handful of consistent inliers is
+        what a small crop of the right image gives, but also what a large unrelated query finds by chance in
+        several images at once; the margin tells the two apart."""
+        c = self.config
+        strong = {r: v for r, v in weak.items() if v[0] >= c.min_inliers}
+        if strong:
+            best.update(strong)
+            return
+        ranked = sorted(weak.items(), key=lambda kv: -kv[1][0])
+        if not ranked or ranked[0][1][0] < c.weak_min_inliers:
+            return
+        runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
+        if ranked[0][1][0] >= runner_up + c.weak_margin:
+            best[ranked[0][0]] = ranked[0][1]
 
     def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict) -> None:
         """Second chance when word correspondences verified nothing: the best `rescue_shortlist` (variant, image)
@@ -432,6 +451,7 @@ class InstanceIndex:
         n_img = scores.shape[1]
         budget = c.rescue_budget
         todo: dict[int, list[int]] = {}
+        weak: dict = {}
         for pair in top:
             vi, g = int(pair // n_img), int(pair % n_img)
             seg = self._segments[int(bow.seg_of_row[g])]
@@ -448,11 +468,12 @@ class InstanceIndex:
                 v.feats.xy,
                 [self._candidate(bow, g) for g in rows],
                 ratio=c.rescue_ratio,
-                min_inliers=c.weak_min_inliers,
+                min_inliers=max(3, c.weak_min_inliers - c.weak_margin),
                 threshold_px=c.ransac_px,
                 q_sa=v.sa,
             )
-            self._keep_best(best, found, v, vi, scores)
+            self._keep_best(weak, found, v, vi, scores)
+        self._accept_weak(best, weak)
 
     def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
         c = self.config
