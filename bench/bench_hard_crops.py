@@ -34,7 +34,7 @@ from common import REPO, bench_dir, emit, load_avg, machine_line  # noqa: E402
 from make_hard_crops import band_name, make  # noqa: E402
 
 from polyseek.errors import QueryError  # noqa: E402
-from polyseek.retrieve.instance import InstanceIndex  # noqa: E402
+from polyseek.store.instance import InstanceIndex  # noqa: E402
 
 
 def kind_of(q: dict) -> str:

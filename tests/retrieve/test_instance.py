@@ -244,7 +244,7 @@ def _small_crop(im: Image.Image) -> Image.Image:
 def test_deep_second_pass_verifies_what_the_first_pass_cannot(images, tmp_path):
     import dataclasses
 
-    from polyseek.retrieve.instance import InstanceConfig
+    from polyseek.store.instance import InstanceConfig
 
     # min_inliers out of reach: the first pass can verify nothing, so only the deep pass (weak threshold, frames
     # agreeing) can answer; the ratio-test rescue is off.
@@ -264,7 +264,7 @@ def test_deep_second_pass_verifies_what_the_first_pass_cannot(images, tmp_path):
 
 
 def test_ratio_rescue_keeps_only_matches_whose_frames_agree(images):
-    from polyseek.retrieve.instance_verify import Candidate, verify_ratio
+    from polyseek.store.instance_verify import Candidate, verify_ratio
 
     src = extract_local_features(images["img4#img"])
     q = extract_local_features(crop_of(images["img4#img"]).rotate(8, Image.Resampling.BICUBIC))
