@@ -110,7 +110,7 @@ def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
         bands.setdefault(band_of(q, sizes, doc), []).append(hit)
     out = {"name": name, "n": len(queries), "r1": float(np.mean(list(ok.values()))), "lat": lat, "cpu": cpu}
     peer_k, peer_b = {}, {}
-    if args.peer_queries:
+    if args.peer_queries and (not args.peer_sets or name in args.peer_sets.split(",")):
         sub = subset(queries, args.peer_queries)
         pr, pl = peer_results(corpus, sub, bench, args.peer_cache)
         phit = {q["id"]: bool(pr[q["id"]]) and pr[q["id"]][0] in qrels[q["id"]] for q in sub}
@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2", help="hard-variant seeds for the default sets")
     ap.add_argument("--feature-cache", type=Path, default=Path("/tmp/bench-instance-cache"))
     ap.add_argument("--peer-queries", type=int, default=100, help="per set, evenly spaced (0: skip the peer)")
+    ap.add_argument("--peer-sets", default="", help="comma-separated set names the peer answers (default: all)")
     ap.add_argument("--peer-cache", type=Path, default=Path("/tmp/bench-hard-crops-peer"))
     ap.add_argument("--queries", type=int, default=0, help="first N queries of each set (0: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
