@@ -339,36 +339,44 @@ class InstanceIndex:
         crop, offset = _crop(image, bbox)
         with self._lock, _one_blas_thread():
             self._materialize()
-            variants = self._query_variants(crop, offset)
+            attempts = self._query_attempts(crop, offset)
             if self._vocab is None or not self._where:
                 return []
             if self._bow is None:
                 self._bow = self._build_bow()
             bow = self._bow
-            # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
-            scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
-            best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
-            for vi, rows in self._shortlist(scores, self.config.shortlist):
-                v = variants[vi]
-                cands = [self._candidate(bow, int(g)) for g in rows]
-                found = verify(
-                    v.words,
-                    v.root,
-                    v.feats.xy,
-                    cands,
-                    min_sim=self.config.min_sim,
-                    min_inliers=self.config.min_inliers,
-                    threshold_px=self.config.ransac_px,
-                    q_sa=v.sa if self.config.frame_vote else None,
-                )
-                self._keep_best(best, found, v, vi, scores)
-            if not best and self.config.deep_shortlist > 0:
-                self._deep(bow, variants, best)
-            if not best and self.config.rescue_shortlist > 0:
-                self._rescue(bow, variants, scores, best)
+            for variants in attempts:
+                best = self._search_variants(bow, variants)
+                if best:
+                    break
             matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
         matches.sort(key=lambda m: (-m.inliers, -m.bow))
         return matches[:k]
+
+    def _search_variants(self, bow: _Bow, variants: list["_QueryVariant"]) -> dict:
+        """Verified matches (image row -> best) of one set of query variants: first pass, then second chances."""
+        # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
+        scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
+        best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
+        for vi, rows in self._shortlist(scores, self.config.shortlist):
+            v = variants[vi]
+            cands = [self._candidate(bow, int(g)) for g in rows]
+            found = verify(
+                v.words,
+                v.root,
+                v.feats.xy,
+                cands,
+                min_sim=self.config.min_sim,
+                min_inliers=self.config.min_inliers,
+                threshold_px=self.config.ransac_px,
+                q_sa=v.sa if self.config.frame_vote else None,
+            )
+            self._keep_best(best, found, v, vi, scores)
+        if not best and self.config.deep_shortlist > 0:
+            self._deep(bow, variants, best)
+        if not best and self.config.rescue_shortlist > 0:
+            self._rescue(bow, variants, scores, best)
+        return best
 
     @staticmethod
     def _shortlist(scores: np.ndarray, n: int, skip: int = 0):
@@ -471,25 +479,33 @@ class InstanceIndex:
                 min_inliers=max(3, c.weak_min_inliers - c.weak_margin),
                 threshold_px=c.ransac_px,
                 q_sa=v.sa,
+                strong_inliers=c.min_inliers,
             )
             self._keep_best(weak, found, v, vi, scores)
         self._accept_weak(best, weak)
 
-    def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
+    def _query_attempts(self, crop, offset: tuple[int, int]) -> list[list[_QueryVariant]]:
+        """The query's variants, then, for a feature-poor query, the variants of a second detection at a lower
+        contrast threshold, searched only when the first verifies nothing. Downscaling, recompression and
+        contrast changes push the query's structure below the threshold its indexed copy passed; the lower
+        threshold brings those keypoints back (adaptive keypoint count), but also noise keypoints, so it never
+        replaces a detection that works."""
         c = self.config
-        feats = self._query_features(crop, c.contrast)
-        if len(feats) < c.query_min_features and c.retry_contrast < c.contrast:
-            # Downscaling, recompression and contrast changes lower the contrast of the query's structure below
-            # the threshold its indexed copy passed; a lower threshold brings those keypoints back (adaptive
-            # keypoint count). Only for feature-poor queries: elsewhere it would add noise keypoints.
+        sets = [self._query_features(crop, c.contrast)]
+        if len(sets[0]) < c.query_min_features and c.retry_contrast < c.contrast:
             retry = self._query_features(crop, c.retry_contrast)
-            if len(retry) > len(feats):
-                feats = retry
-        if len(feats) < 3:
+            if len(retry) > len(sets[0]):
+                sets.append(retry)
+        sets = [f for f in sets if len(f) >= 3]
+        if not sets:
             raise QueryError(
                 "the query image has no distinctive detail (blank, flat or too small); instance search needs "
                 "texture, edges or text - try a larger crop"
             )
+        return [self._query_variants(f, crop, offset) for f in sets]
+
+    def _query_variants(self, feats: LocalFeatures, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
+        c = self.config
         out = []
         shift = np.array([[1.0, 0, offset[0]], [0, 1, offset[1]], [0, 0, 1]])
         w = crop.size[0]
