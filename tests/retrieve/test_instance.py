@@ -280,6 +280,8 @@ def test_ratio_rescue_keeps_only_matches_whose_frames_agree(images):
     scrambled = np.stack([2.0 ** rng.uniform(-8, 8, len(q_sa)), rng.uniform(0, 360, len(q_sa))], axis=1)
     assert verify_ratio(root, q.xy, [cand], min_inliers=20, q_sa=scrambled) == []
     assert verify_ratio(root, q.xy, [cand], min_inliers=20)  # without frames, RANSAC alone still verifies them
+    # A strong match (strong_inliers by RANSAC alone) is kept whatever the frames say.
+    assert verify_ratio(root, q.xy, [cand], min_inliers=20, q_sa=scrambled, strong_inliers=20)
 
 
 def test_washed_out_query_is_detected_again_at_a_lower_contrast_threshold(index, images):
