@@ -34,6 +34,8 @@ class InstanceConfig:
     grid: int = 4
     query_min_side: int = 160  # small query crops are upscaled to this long side (at most 3x; 0: never)
     query_max_features: int = 1000
+    query_min_features: int = 150  # a query with fewer features (blurred by downscaling, flat, washed out) ...
+    retry_contrast: float = 0.005  # ... is detected again with this lower SIFT contrast threshold
     features_per_word: int = 40  # vocabulary size ~ corpus features / this ...
     max_words: int = 16384  # ... capped here
     min_words: int = 64
@@ -49,6 +51,11 @@ class InstanceConfig:
     rescue_shortlist: int = 100  # when nothing verifies: this many images re-verified by descriptor matching ...
     rescue_budget: int = 40_000_000  # ... within this many (query feature, indexed feature) comparisons
     rescue_ratio: float = 0.8  # Lowe's ratio test for that second chance
+    deep_shortlist: int = 250  # when nothing verifies: this many (variant, image) pairs, ranked with every
+    # assigned word, are verified again by word correspondences ...
+    deep_budget: int = 600_000  # ... within this many indexed features
+    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing,
+    weak_margin: int = 2  # ... and this many more than any other image (else nothing is returned)
 
     @staticmethod
     def from_dict(d: dict) -> "InstanceConfig":
@@ -332,31 +339,16 @@ class InstanceIndex:
         crop, offset = _crop(image, bbox)
         with self._lock, _one_blas_thread():
             self._materialize()
-            variants = self._query_variants(crop, offset)
+            attempts = self._query_attempts(crop, offset)
             if self._vocab is None or not self._where:
                 return []
             if self._bow is None:
                 self._bow = self._build_bow()
             bow = self._bow
-            # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
-            scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
-            best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
-            for vi, rows in self._shortlist(scores, self.config.shortlist):
-                v = variants[vi]
-                cands = [self._candidate(bow, int(g)) for g in rows]
-                found = verify(
-                    v.words,
-                    v.root,
-                    v.feats.xy,
-                    cands,
-                    min_sim=self.config.min_sim,
-                    min_inliers=self.config.min_inliers,
-                    threshold_px=self.config.ransac_px,
-                    q_sa=v.sa if self.config.frame_vote else None,
-                )
-                self._keep_best(best, found, v, vi, scores)
-            if not best and self.config.rescue_shortlist > 0:
-                self._rescue(bow, variants, scores, best)
+            for variants in attempts:
+                best = self._search_variants(bow, variants)
+                if best:
+                    break
             matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
         matches.sort(key=lambda m: (-m.inliers, -m.bow))
         return matches[:k]
@@ -392,6 +384,31 @@ class InstanceIndex:
                     out[u] = max(out.get(u, 0), int(ver.inliers))
         return out
 
+    def _search_variants(self, bow: _Bow, variants: list["_QueryVariant"]) -> dict:
+        """Verified matches (image row -> best) of one set of query variants: first pass, then second chances."""
+        # One shortlist over (variant, image) pairs: a mirrored query spends it on the mirrored variant.
+        scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
+        best: dict[int, tuple[int, np.ndarray, bool, float]] = {}
+        for vi, rows in self._shortlist(scores, self.config.shortlist):
+            v = variants[vi]
+            cands = [self._candidate(bow, int(g)) for g in rows]
+            found = verify(
+                v.words,
+                v.root,
+                v.feats.xy,
+                cands,
+                min_sim=self.config.min_sim,
+                min_inliers=self.config.min_inliers,
+                threshold_px=self.config.ransac_px,
+                q_sa=v.sa if self.config.frame_vote else None,
+            )
+            self._keep_best(best, found, v, vi, scores)
+        if not best and self.config.deep_shortlist > 0:
+            self._deep(bow, variants, best)
+        if not best and self.config.rescue_shortlist > 0:
+            self._rescue(bow, variants, scores, best)
+        return best
+
     @staticmethod
     def _shortlist(scores: np.ndarray, n: int, skip: int = 0):
         """(variant, image rows) of the (variant, image) pairs ranked skip..n by tf-idf score."""
@@ -415,6 +432,51 @@ class InstanceIndex:
                 t = np.vstack([ver.affine, [0.0, 0.0, 1.0]]) @ np.linalg.inv(v.to_query)
                 best[ver.row] = (ver.inliers, t, v.mirrored, float(scores[vi, ver.row]))
 
+    def _deep(self, bow: _Bow, variants: list["_QueryVariant"], best: dict) -> None:
+        """Second chance when nothing verified, for small and degraded crops: a crop covering 1-2 % of a photo
+        meets only 10-30 of its indexed features, so its match (a) ranks low in a tf-idf shortlist scored with
+        one word per feature and (b) rarely reaches `min_inliers`. So: rank images by tf-idf over every assigned
+        word (multiple assignment, Jegou et al. 2010), verify the best `deep_shortlist` pairs (within
+        `deep_budget` indexed features) with the keypoint frames required to agree (Lowe 2004's Hough vote),
+        and accept a clear winner with `weak_min_inliers` (see `_accept_weak`)."""
+        c = self.config
+        soft = np.stack([self._bow_scores(bow, v.words.reshape(-1)) for v in variants])
+        pairs = self._shortlist(soft, c.deep_shortlist)
+        budget = c.deep_budget
+        weak: dict = {}
+        for vi, rows in pairs:
+            v = variants[vi]
+            cands = []
+            for g in rows[np.argsort(-soft[vi, rows], kind="stable")]:
+                cand = self._candidate(bow, int(g))
+                budget -= len(cand.words)
+                if budget < 0:
+                    break
+                cands.append(cand)
+            found = verify(v.words, v.root, v.feats.xy, cands, min_sim=c.min_sim,
+                           min_inliers=max(3, c.weak_min_inliers - c.weak_margin), threshold_px=c.ransac_px, q_sa=v.sa)
+            self._keep_best(weak, found, v, vi, soft)
+            if budget < 0:
+                break
+        self._accept_weak(best, weak)
+
+    def _accept_weak(self, best: dict, weak: dict) -> None:
+        """Move second-chance matches into `best`: all that reach `min_inliers`; otherwise only a clear winner,
+        `weak_min_inliers` or more and `weak_margin` ahead of the runner-up. A handful of consistent inliers is
+        what a small crop of the right image gives, but also what a large unrelated query finds by chance in
+        several images at once; the margin tells the two apart."""
+        c = self.config
+        strong = {r: v for r, v in weak.items() if v[0] >= c.min_inliers}
+        if strong:
+            best.update(strong)
+            return
+        ranked = sorted(weak.items(), key=lambda kv: -kv[1][0])
+        if not ranked or ranked[0][1][0] < c.weak_min_inliers:
+            return
+        runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
+        if ranked[0][1][0] >= runner_up + c.weak_margin:
+            best[ranked[0][0]] = ranked[0][1]
+
     def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict) -> None:
         """Second chance when word correspondences verified nothing: the best `rescue_shortlist` (variant, image)
         pairs by tf-idf, in order and within `rescue_budget` descriptor comparisons, are verified by direct
@@ -428,6 +490,7 @@ class InstanceIndex:
         n_img = scores.shape[1]
         budget = c.rescue_budget
         todo: dict[int, list[int]] = {}
+        weak: dict = {}
         for pair in top:
             vi, g = int(pair // n_img), int(pair % n_img)
             seg = self._segments[int(bow.seg_of_row[g])]
@@ -444,26 +507,36 @@ class InstanceIndex:
                 v.feats.xy,
                 [self._candidate(bow, g) for g in rows],
                 ratio=c.rescue_ratio,
-                min_inliers=c.min_inliers,
+                min_inliers=max(3, c.weak_min_inliers - c.weak_margin),
                 threshold_px=c.ransac_px,
+                q_sa=v.sa,
+                strong_inliers=c.min_inliers,
             )
-            self._keep_best(best, found, v, vi, scores)
+            self._keep_best(weak, found, v, vi, scores)
+        self._accept_weak(best, weak)
 
-    def _query_variants(self, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
+    def _query_attempts(self, crop, offset: tuple[int, int]) -> list[list[_QueryVariant]]:
+        """The query's variants, then, for a feature-poor query, the variants of a second detection at a lower
+        contrast threshold, searched only when the first verifies nothing. Downscaling, recompression and
+        contrast changes push the query's structure below the threshold its indexed copy passed; the lower
+        threshold brings those keypoints back (adaptive keypoint count), but also noise keypoints, so it never
+        replaces a detection that works."""
         c = self.config
-        feats = extract_local_features(
-            crop,
-            max_side=c.max_side,
-            max_features=c.query_max_features,
-            min_side=c.query_min_side,
-            contrast=c.contrast,
-            grid=c.grid,
-        )
-        if len(feats) < 3:
+        sets = [self._query_features(crop, c.contrast)]
+        if len(sets[0]) < c.query_min_features and c.retry_contrast < c.contrast:
+            retry = self._query_features(crop, c.retry_contrast)
+            if len(retry) > len(sets[0]):
+                sets.append(retry)
+        sets = [f for f in sets if len(f) >= 3]
+        if not sets:
             raise QueryError(
                 "the query image has no distinctive detail (blank, flat or too small); instance search needs "
                 "texture, edges or text - try a larger crop"
             )
+        return [self._query_variants(f, crop, offset) for f in sets]
+
+    def _query_variants(self, feats: LocalFeatures, crop, offset: tuple[int, int]) -> list[_QueryVariant]:
+        c = self.config
         out = []
         shift = np.array([[1.0, 0, offset[0]], [0, 1, offset[1]], [0, 0, 1]])
         w = crop.size[0]
@@ -478,6 +551,11 @@ class InstanceIndex:
             m = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]]) if mirrored else np.eye(3)
             out.append(_QueryVariant(f, root, words, shift @ m, mirrored))
         return out
+
+    def _query_features(self, crop, contrast: float) -> LocalFeatures:
+        c = self.config
+        return extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features,
+                                      min_side=c.query_min_side, contrast=contrast, grid=c.grid)
 
     @staticmethod
     def _bow_scores(bow: _Bow, words: np.ndarray) -> np.ndarray:

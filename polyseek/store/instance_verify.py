@@ -194,8 +194,12 @@ def verify_ratio(
     ratio: float = 0.8,
     min_inliers: int = 8,
     threshold_px: float = 6.0,
+    q_sa: np.ndarray | None = None,
+    strong_inliers: int | None = None,
 ) -> list[Verified]:
-    """Verification by direct descriptor matching (Lowe's ratio test on RootSIFT, one-to-one), then RANSAC.
+    """Verification by direct descriptor matching (Lowe's ratio test on RootSIFT, one-to-one), then RANSAC;
+    with `q_sa` and candidates' `sa`, only the matches whose keypoint frames agree (as in `verify`), unless
+    RANSAC over all of them already finds `strong_inliers`.
 
     Costs a (query features x candidate features) product per candidate, so it is kept for a second chance when
     word correspondences verified nothing: small, blurred or recompressed queries whose features quantise to
@@ -226,6 +230,13 @@ def verify_ratio(
         keep = np.ones(len(g), bool)
         keep[1:] = nn[g][1:] != nn[g][:-1]
         g = g[keep]
+        if q_sa is not None and cand.sa is not None and len(g) >= min_inliers:
+            if strong_inliers is not None:  # RANSAC alone decides a strong match, as without frames
+                v = _verified(cand, q_xy[g], cand.xy[nn[g]], threshold_px, strong_inliers)
+                if v is not None:
+                    out.append(v)
+                    continue
+            g = g[_frame_consensus(q_sa[g], np.asarray(cand.sa[nn[g]], np.float32))]
         if len(g) < min_inliers:
             continue
         v = _verified(cand, q_xy[g], cand.xy[nn[g]], threshold_px, min_inliers)

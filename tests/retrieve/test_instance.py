@@ -234,3 +234,77 @@ def test_second_chance_descriptor_matching_when_words_verify_nothing(images, tmp
     for uid, im in images.items():
         off.add(uid, extract_local_features(im))
     assert off.search(crop_of(images["img1#img"])) == []
+
+
+def _small_crop(im: Image.Image) -> Image.Image:
+    """A ~2 % region of the image, recompressed: the kind of crop the first pass misses."""
+    return jpeg(im.crop((150, 100, 150 + 56, 100 + 48)), 30)
+
+
+def test_deep_second_pass_verifies_what_the_first_pass_cannot(images, tmp_path):
+    import dataclasses
+
+    from polyseek.store.instance import InstanceConfig
+
+    # min_inliers out of reach: the first pass can verify nothing, so only the deep pass (weak threshold, frames
+    # agreeing) can answer; the ratio-test rescue is off.
+    cfg = InstanceConfig(min_inliers=10_000, rescue_shortlist=0)
+    ii = InstanceIndex.open(tmp_path / "idx", cfg)
+    for uid, im in images.items():
+        ii.add(uid, extract_local_features(im))
+    ii.commit()
+    query = _small_crop(images["img2#img"])
+    res = ii.search(query)
+    assert res and res[0].unit_id == "img2#img"
+    assert cfg.weak_min_inliers <= res[0].inliers
+    assert iou(res[0].box, [150, 100, 56, 48]) > 0.3, res[0].box
+    for off in ({"deep_shortlist": 0}, {"deep_budget": 1}, {"weak_min_inliers": 10_000}):
+        ii.config = dataclasses.replace(cfg, **off)
+        assert ii.search(query) == [], off
+
+
+def test_ratio_rescue_keeps_only_matches_whose_frames_agree(images):
+    from polyseek.store.instance_verify import Candidate, verify_ratio
+
+    src = extract_local_features(images["img4#img"])
+    q = extract_local_features(crop_of(images["img4#img"]).rotate(8, Image.Resampling.BICUBIC))
+    cand = Candidate(0, np.zeros(len(src), np.int32), src.desc, src.xy, src.work_scale,
+                     np.stack([src.size.astype(np.float32), src.angle.astype(np.float32)], axis=1))
+    q_sa = np.stack([q.size.astype(np.float32), q.angle.astype(np.float32)], axis=1)
+    root = rootsift(q.desc)
+    agreeing = verify_ratio(root, q.xy, [cand], min_inliers=20, q_sa=q_sa)
+    assert agreeing and agreeing[0].inliers >= 20
+    # The same correspondences with each query keypoint's orientation and size scrambled: no (rotation, scale)
+    # bin gathers enough of them.
+    rng = np.random.default_rng(0)
+    scrambled = np.stack([2.0 ** rng.uniform(-8, 8, len(q_sa)), rng.uniform(0, 360, len(q_sa))], axis=1)
+    assert verify_ratio(root, q.xy, [cand], min_inliers=20, q_sa=scrambled) == []
+    assert verify_ratio(root, q.xy, [cand], min_inliers=20)  # without frames, RANSAC alone still verifies them
+    # A strong match (strong_inliers by RANSAC alone) is kept whatever the frames say.
+    assert verify_ratio(root, q.xy, [cand], min_inliers=20, q_sa=scrambled, strong_inliers=20)
+
+
+def test_washed_out_query_is_detected_again_at_a_lower_contrast_threshold(index, images):
+    import dataclasses
+
+    # Contrast x0.1 leaves a handful of keypoints at the indexing threshold; the retry at a lower one finds the
+    # structure again. Word passes only (no deep pass, no ratio rescue), so the retry is what makes the match.
+    query = ImageEnhance.Contrast(crop_of(images["img3#img"])).enhance(0.1)
+    cfg = dataclasses.replace(index.config, deep_shortlist=0, rescue_shortlist=0)
+    assert len(extract_local_features(query, contrast=cfg.contrast, min_side=cfg.query_min_side)) < 20
+    saved = index.config
+    try:
+        index.config = cfg
+        res = index.search(query)
+        assert res and res[0].unit_id == "img3#img" and iou(res[0].box, CROP) > 0.5
+        index.config = dataclasses.replace(cfg, retry_contrast=cfg.contrast)  # no retry
+        assert index.search(query) == []
+    finally:
+        index.config = saved
+
+
+def test_second_chances_do_not_match_unrelated_images(index):
+    # Large unrelated queries find 5-7 frame-consistent inliers by chance in several images at once; the deep
+    # pass and the rescue return a weak match only as a clear winner, so none of these matches anything.
+    for seed in range(92, 100):
+        assert index.search(draw_image(seed)) == [], seed
