@@ -3,6 +3,7 @@
 Usage:
     python bench/bench_ingest.py [--records 2000] [--images 60] [--pdf-pages 80] [--device cuda]
     python bench/bench_ingest.py --images 239 --pdf-pages 0     # all images, every PDF (0 = no limit)
+    python bench/bench_ingest.py --ray-images 200 --ray-cpus 2  # only: Ray engine vs local run, same images
 
 Each input goes through Polyseek's own index run (`polyseek.open(tmp, IndexConfig(...)).add(...)`), with the
 time spent in the encoder and in store writes taken from the same run (the index run's `encode_extractions` and
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import SHARED_BENCH, Timer, emit, load_avg, machine_line, quiet_logs, table
+from common import SHARED_BENCH, Timer, emit, load_avg, machine_line, quiet_logs, table, verdict
 
 OCR_DPI = 150  # what polyseek.ingest.pdf renders pages at for OCR
 MIN_TEXT_CHARS = 40  # IngestConfig.pdf_min_text_chars
@@ -137,6 +138,38 @@ def bench_images(n: int, tmp: Path, device: str | None) -> list[list]:
     return rows
 
 
+def bench_ray(n: int, cpus: int, tmp: Path, device: str | None, ocr: bool) -> tuple[list[list], dict]:
+    """The same COCO images indexed by a local run and by the Ray engine (a Ray started for the run with `cpus`
+    CPUs; its start-up timed apart): same config, same writer; the Ray run must index the same assets."""
+    import polyseek
+    from polyseek.config import IndexConfig, IngestConfig
+    from polyseek.scale.ray_ingest import RayEngine
+
+    imgs = sorted((SHARED_BENCH / "coco-crops" / "corpus").glob("*.jpg"))[:n]
+    folder = tmp / "ray-images"
+    folder.mkdir()
+    for p in imgs:
+        shutil.copy2(p, folder / p.name)
+    cfg = IndexConfig(device=device, ingest=IngestConfig(ocr=ocr))
+    loc = polyseek_run(tmp / "idx-local", [folder], cfg)
+    import ray
+
+    with Timer() as t_start:
+        RayEngine(num_cpus=cpus)._connect(ray)
+    try:
+        r = polyseek_run(tmp / "idx-ray", [folder], cfg, engine=RayEngine(num_cpus=cpus))
+    finally:
+        ray.shutdown()
+    a = polyseek.open(tmp / "idx-local").status()["assets"]
+    b = polyseek.open(tmp / "idx-ray").status()["assets"]
+    label = f"{len(imgs)} COCO JPEGs, OCR {'on' if ocr else 'off'}, local features on"
+    rows = [[label, "local run (this process)", loc["indexed"] / loc["s"], loc["s"], a],
+            [label, f"Ray engine, {cpus} CPUs (Ray already started)", r["indexed"] / r["s"], r["s"], b],
+            [label, "Ray start-up (ray.init, once per run)", "–", t_start.s, "–"]]
+    return rows, {"overhead": r["s"] / loc["s"] - 1, "overhead_with_start": (r["s"] + t_start.s) / loc["s"] - 1,
+                  "same_assets": a == b == len(imgs)}
+
+
 def _pick_pdfs(max_pages: int) -> list[tuple[Path, int]]:
     man = [json.loads(line) for line in (SHARED_BENCH / "pdf-corpus" / "manifest.jsonl").open()]
     out, total = [], 0
@@ -218,9 +251,15 @@ def main(argv=None):
     ap.add_argument("--pdf-pages", type=int, default=80, help="take whole PDFs up to this many pages (0 = all 223)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: records, images, pdf")
     ap.add_argument("--device", default=None, help="IndexConfig(device=...) and the peer encoder's device (cpu, cuda)")
+    ap.add_argument("--ray-images", type=int, default=0,
+                    help="only compare the Ray engine with a local run on this many COCO JPEGs (200 in the issue)")
+    ap.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the Ray started for --ray-images")
+    ap.add_argument("--ray-ocr", action="store_true", help="OCR on in the --ray-images comparison")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--pdf-quick", action="store_true", help="PDF: only the before/after pair (OCR off)")
     args = ap.parse_args(argv)
+    if args.ray_images:
+        return main_ray(args)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     load_start = load_avg()
     tmp = Path(tempfile.mkdtemp(prefix="polyseek-bench-ingest-"))
@@ -248,6 +287,31 @@ def main(argv=None):
     rows = [r + ["–"] * (7 - len(r)) for r in rows]
     emit("ingest", "Ingest throughput", [head, table(["input", "path", "items/s", "seconds", "encoder s",
                                                       "store write s", "speed vs before"], rows)],
+         write=not args.no_write)
+    return 0
+
+
+def main_ray(args) -> int:
+    load_start = load_avg()
+    tmp = Path(tempfile.mkdtemp(prefix="polyseek-bench-ingest-ray-"))
+    try:
+        with quiet_logs():
+            rows, v = bench_ray(args.ray_images, args.ray_cpus, tmp, args.device, args.ray_ocr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    head = (f"`python bench/bench_ingest.py --ray-images {args.ray_images} --ray-cpus {args.ray_cpus}"
+            f"{' --ray-ocr' if args.ray_ocr else ''}`.  \n"
+            f"Machine: {machine_line(['polyseek', 'ray', 'torch', 'lancedb'])}.  \n"
+            f"Load average (1/5/15 min): {load_start} at start, {load_avg()} at end.\n\n"
+            "Both runs index the same copied images with the same config and the same writer (one process commits "
+            "every batch); the Ray run extracts and encodes on Ray Data (one actor per CPU holding the models, "
+            "extraction fused into it). Ray's start-up is timed apart: `polyseek index --ray` pays it once a run.")
+    verdict_rows = [["Ray overhead vs local on 2 cores (target <= 20%)", f"{v['overhead']:+.0%}",
+                     verdict(v["overhead"] <= 0.20)],
+                    ["… counting Ray's start-up", f"{v['overhead_with_start']:+.0%}", "–"],
+                    ["same assets indexed", str(v["same_assets"]), verdict(v["same_assets"])]]
+    emit("ingest-ray", "Ingest on Ray vs local", [head, table(["input", "path", "items/s", "seconds", "assets"], rows),
+                                                   table(["check", "measured", "verdict"], verdict_rows)],
          write=not args.no_write)
     return 0
 

@@ -5,6 +5,7 @@ Usage:
     python bench/bench_scale.py --scales 10k,100k     # the quick run (~3 min)
     python bench/bench_scale.py --sweep         # also nprobe / quantizer settings of the ANN index at the largest scale
     python bench/bench_scale.py --lance-ivf     # also build LanceDB's own IVF_PQ as a peer (slow: minutes per 100k)
+    python bench/bench_scale.py --keyword-upkeep 1m   # only: incremental keyword upkeep (+1,000 docs) and equality
 
 Vectors are synthetic 512-d unit vectors drawn around a two-level hierarchy of cluster centres (so nearest
 neighbours are meaningful and an IVF index faces realistic, not uniform, data); texts are vaswani abstracts
@@ -259,6 +260,163 @@ def run_child(spec: dict, tmp: Path, tree: str | None = None) -> dict:
     raise SystemExit(f"serving process failed (exit {r.returncode}):\n{r.stderr[-4000:]}")
 
 
+# ------------------------------------------------------------------------------------------- keyword upkeep
+def _text_store(folder: Path, texts: list[str], start: int = 0):
+    """A store of records units (text, an 8-d vector) with their asset rows, written in big pyarrow batches."""
+    import pyarrow as pa
+
+    from polyseek.store.lance import UNIT_COLUMNS, LanceStore
+
+    store = LanceStore(folder, {"vec_text": 8})
+    _append_texts(store, texts, start)
+    store.maintain()
+    return store
+
+
+def _append_texts(store, texts: list[str], start: int, hash_: str = "h0") -> None:
+    import pyarrow as pa
+
+    from polyseek.store.lance import UNIT_COLUMNS
+
+    us, as_ = store.units.schema, store.assets.schema
+    step = 200_000
+    for i in range(0, len(texts), step):
+        j = min(len(texts), i + step)
+        ids = [f"a{start + r}" for r in range(i, j)]
+        cols = {"id": [f"{a}#rec" for a in ids], "asset_id": ids, "kind": ["record"] * (j - i), "text": texts[i:j],
+                "asset_type": ["record"] * (j - i), "path": ["/synthetic/records.jsonl"] * (j - i)}
+        arrays = [pa.array(cols[c], type=us.field(c).type) if c in cols else pa.nulls(j - i, type=us.field(c).type)
+                  for c in UNIT_COLUMNS]
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(np.zeros((j - i) * 8, np.float32)), 8))
+        store.units.add(pa.Table.from_arrays(arrays, schema=pa.schema([us.field(c) for c in UNIT_COLUMNS] +
+                                                                       [us.field("vec_text")])))
+        acols = {"id": ids, "path": ["/synthetic/records.jsonl"] * (j - i), "type": ["record"] * (j - i),
+                 "hash": [hash_] * (j - i), "n_units": [1] * (j - i)}
+        store.assets.add(pa.Table.from_arrays(
+            [pa.array(acols[f.name], type=f.type) if f.name in acols else pa.nulls(j - i, type=f.type) for f in as_],
+            schema=as_))
+
+
+def keyword_upkeep(n: int, bench: Path, qtexts: list[str]) -> tuple[list, list, list]:
+    """Keyword upkeep after an index run adds 1,000 documents to an n-unit index (and after one that also
+    changes and deletes 100 each), each timed as a new index-run process does it (load from disk, sync by asset
+    hash, save); then the synced index against a full rebuild at the same store version on vaswani queries."""
+    import bm25s
+    import Stemmer
+
+    from polyseek.config import IndexConfig
+    from polyseek.store.derived import DerivedIndexes
+    from polyseek.store.keyword import KeywordIndex
+    from polyseek.store.sql import sql_in
+
+    tmp = Path(tempfile.mkdtemp(prefix="polyseek-bench-kw-"))
+    cfg = IndexConfig(instance=False)
+    try:
+        texts = make_texts(bench, n + 2_000)
+        with Timer() as t_store, quiet_logs():
+            store = _text_store(tmp / "lance", texts[:n])
+        print(f"[keyword] store of {n:,} units in {t_store.s:.0f}s (load {load_avg()})", flush=True)
+        with Timer() as t_full:
+            kw = DerivedIndexes(tmp, store, cfg).keyword_index(store.version, save=True)
+        print(f"[keyword] full build (segments) {t_full.s:.1f}s", flush=True)
+        with Timer() as t_bm25s:
+            tok = bm25s.tokenize(texts[:n], stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+            bm = bm25s.BM25()
+            bm.index(tok, show_progress=False)
+        del tok
+        print(f"[keyword] bm25s build (the previous keyword index, rebuilt every run) {t_bm25s.s:.1f}s", flush=True)
+        # query latency, segmented (query-time BM25) vs bm25s (precomputed scores)
+        qs = qtexts[:100]
+        stem = kw.stemmer
+
+        def seg_q(i):
+            sc = kw.scores(qs[i])
+            return None if sc is None else np.argpartition(-sc, 10)[:10]
+
+        def bm_q(i):
+            toks = [t for t in stem.tokens(qs[i]) if t in bm.vocab_dict]
+            return np.argpartition(-bm.get_scores(toks), 10)[:10] if toks else None
+
+        ms_seg, ms_bm = time_calls(seg_q, list(range(len(qs)))), time_calls(bm_q, list(range(len(qs))))
+        del bm
+        rows = []
+        steps = [("+1,000 new documents", 1000, 0, 0), ("+1,000 new, 100 changed, 100 deleted", 1000, 100, 100)]
+        nxt = n
+        for label, add, change, delete in steps:
+            with quiet_logs():
+                _append_texts(store, texts[nxt:nxt + add], nxt)
+                nxt += add
+                if change:  # a changed record: new text and hash, same ids (as merge_insert leaves it)
+                    ids = [f"a{i}" for i in range(10, 10 + change)]
+                    store.units.delete(sql_in("asset_id", ids))
+                    store.assets.delete(sql_in("id", ids))
+                    _append_texts(store, [t + " changedword" for t in texts[10:10 + change]], 10, hash_="h1")
+                if delete:
+                    store.delete_assets([f"a{i}" for i in range(500, 500 + delete)])
+            ver = store.version
+            d = DerivedIndexes(tmp, store, cfg)  # a new index run: nothing in memory
+            with Timer() as t_load:
+                loaded = KeywordIndex.load(tmp / "keyword")
+            d._kw = loaded
+            with Timer() as t_up:
+                kw = d.keyword_index(ver, force=True, save=True)
+            rows.append([f"{n:,} units {label}", f"{t_load.s + t_up.s:.2f}", f"{t_load.s:.2f}",
+                         f"{t_up.s:.2f}", len(kw.segments)])
+            print(f"[keyword] {label}: load {t_load.s:.2f}s, sync+save {t_up.s:.2f}s", flush=True)
+        with Timer() as t_ref:
+            ref = KeywordIndex.from_store(store, store.version)
+        same, max_diff = 0, 0.0
+        for q in qtexts:
+            a, b = kw.scores(q), ref.scores(q)
+            if a is None or b is None:
+                same += a is None and b is None
+                continue
+            ta = kw.unit_ids[np.argsort(-a, kind="stable")[:10]]
+            tb = ref.unit_ids[np.argsort(-b, kind="stable")[:10]]
+            sa = dict(zip(kw.unit_ids[a > 0], a[a > 0]))
+            sb = dict(zip(ref.unit_ids[b > 0], b[b > 0]))
+            same += list(ta) == list(tb)
+            common = sa.keys() & sb.keys()
+            max_diff = max(max_diff, max((abs(float(sa[u]) - float(sb[u])) for u in common), default=0.0))
+            if sa.keys() != sb.keys():
+                max_diff = float("inf")
+        eq = [[f"top-10 equal to a full rebuild's ({len(qtexts)} vaswani queries)", f"{same}/{len(qtexts)}",
+               verdict(same == len(qtexts))],
+              ["largest score difference (same matching units)", f"{max_diff:.2g}", verdict(max_diff < 1e-4)]]
+        builds = [["full build, segmented index (tokenise + postings)", f"{t_full.s:.1f}"],
+                  ["full build, bm25s (what every run paid before)", f"{t_bm25s.s:.1f}"],
+                  ["full rebuild for the equality check", f"{t_ref.s:.1f}"],
+                  ["query p50 / p95 ms, segmented (BM25 at query time)",
+                   f"{np.percentile(ms_seg, 50):.1f} / {np.percentile(ms_seg, 95):.1f}"],
+                  ["query p50 / p95 ms, bm25s get_scores (peer)",
+                   f"{np.percentile(ms_bm, 50):.1f} / {np.percentile(ms_bm, 95):.1f}"]]
+        return rows, eq, builds
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main_keyword(args) -> int:
+    bench = bench_dir("vaswani", args.bench)
+    qtexts = [json.loads(line)["text"] for line in (bench / "queries.jsonl").open()]
+    n = SCALES[args.keyword_upkeep.lower()]
+    load_start = load_avg()
+    rows, eq, builds = keyword_upkeep(n, bench, qtexts)
+    ok = all(float(r[1]) <= 5.0 for r in rows)
+    head = (f"`python bench/bench_scale.py --keyword-upkeep {args.keyword_upkeep}`.  \n"
+            f"Machine: {machine_line(['polyseek', 'bm25s', 'lancedb', 'numpy'])}.  \n"
+            f"Load average (1/5/15 min): {load_start} at start, {load_avg()} at end.\n\n"
+            "Texts are vaswani abstracts repeated with a per-copy token (as in the scale tables), written as records "
+            "units with asset rows into a Polyseek store. Each upkeep is what a new index-run process does after "
+            "its commits: load `keyword/` from disk, sync it with the store by asset hash (one new segment, dead "
+            "rows marked), save the new generation. Target (issue 14): <= 5 s for +1,000 documents at 1M units, "
+            f"and the same top-10 as a full rebuild: {verdict(ok)} for upkeep.")
+    emit("scale-keyword", "Incremental keyword index",
+         [head, table(["run", "upkeep s", "load s", "sync + save s", "segments"], rows),
+          table(["check", "measured", "verdict"], eq), table(["build / query", "measured"], builds)],
+         write=not args.no_write)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- main
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -279,8 +437,12 @@ def main(argv=None):
     ap.add_argument("--methods", type=int, default=0, metavar="N",
                     help="also time each adaptive-ranking method (issue 11) on N queries at each scale up to 100k")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--keyword-upkeep", choices=list(SCALES), help="only the incremental keyword index at this scale")
     ap.add_argument("--serve-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.keyword_upkeep:
+        with quiet_logs():
+            return main_keyword(args)
     if args.serve_child:
         with quiet_logs():
             serve_child(args.serve_child)
@@ -345,7 +507,9 @@ def main(argv=None):
             import Stemmer
 
             stemmer = Stemmer.Stemmer("english")  # the peer tokenises as bm25s's docs show
-            bm = kw.bm25
+            bm = bm25s.BM25()  # the peer: bm25s's own index of the same texts
+            bm.index(bm25s.tokenize(make_texts(bench, n), stopwords="en", stemmer=stemmer, show_progress=False),
+                     show_progress=False)
 
             def bm25s_q(i):
                 toks = bm25s.tokenize([qt[i]], stopwords="en", stemmer=stemmer, show_progress=False)

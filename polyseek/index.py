@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .config import IndexConfig, SearchConfig
-from .errors import QueryError
+from .errors import ConfigError, QueryError
 from .folder import DEFAULT_PATH, IndexFolder
 from .imageio import load_query_image
 from .indexer import IndexReport, IndexRun
@@ -51,13 +51,24 @@ class Index(Reader):
     def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
             text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
             include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False,
-            skip_duplicates: bool = False) -> IndexReport:
+            skip_duplicates: bool = False, engine: str | Any = "local") -> IndexReport:
         """Index files and folders (or records files with `records=True`); incremental and crash-safe.
-        With `skip_duplicates`, a new image that nearly duplicates an indexed one is reported, not indexed."""
+        With `skip_duplicates`, a new image that nearly duplicates an indexed one is reported, not indexed.
+        `engine="ray"` extracts and encodes on Ray Data (a local Ray started for the run; pass a
+        `polyseek.scale.ray_ingest.RayEngine(address)` to join a cluster); this process still writes."""
+        if engine == "ray":
+            from .scale.ray_ingest import RayEngine
+
+            engine = RayEngine(progress=progress)
+        elif engine == "local":
+            engine = None
+        elif isinstance(engine, str):
+            raise ConfigError(f"unknown engine {engine!r}; choose from: local, ray")
         try:
             return self.indexer.add(paths, records=records, id_field=id_field, text_fields=text_fields,
                                     image_field=image_field, meta_fields=meta_fields, include=include,
-                                    exclude=exclude, progress=progress, skip_duplicates=skip_duplicates)
+                                    exclude=exclude, progress=progress, skip_duplicates=skip_duplicates,
+                                    engine=engine)
         finally:
             self.searchers.invalidate()  # the next search sees what was written
 

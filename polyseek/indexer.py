@@ -117,6 +117,18 @@ class Batcher:
                 or time.monotonic() - self.started > FLUSH_SECONDS):
             self.flush()
 
+    def add_encoded(self, ea: EncodedAsset, warnings: Sequence[str] = (), done_path: str | None = None) -> None:
+        """A whole file already extracted and encoded elsewhere (another engine): written with the next commit."""
+        self.ready.append(ea)
+        self.n_units += len(ea.units)
+        if done_path:
+            self.done_paths.append(done_path)
+        for w in warnings:
+            self.report.warnings.append((ea.asset.path, w))
+        if (self.n_units >= self.max_units or len(self.ready) + len(self.pending) >= self.max_files
+                or time.monotonic() - self.started > FLUSH_SECONDS):
+            self.flush()
+
     def fail(self, path: str, reason: str) -> None:
         path = printable_path(path)  # the store holds UTF-8; a name that is not must still be reported
         self.failures.append((path, reason))
@@ -201,10 +213,68 @@ def assign_ids(new: Sequence[Path], taken: dict[str, str]) -> dict[str, str]:
     return out
 
 
+@dataclass
+class FileWork:
+    """One file the plan says to extract: its asset id, content hash and stat, and the extraction context."""
+
+    path: Path
+    asset_id: str
+    hash: str
+    size: int
+    mtime: float
+    known: bool  # the index holds an earlier version of it
+    ctx: Any
+
+    def finish(self, ex: Extraction) -> Extraction:
+        """Stamp an extraction of this file with its identity (asset id, path, hash, stat)."""
+        ex.asset.id, ex.asset.path = self.asset_id, str(self.path)
+        ex.asset.source = ex.asset.source or str(self.path)
+        ex.asset.hash, ex.asset.size, ex.asset.mtime = self.hash, self.size, self.mtime
+        return ex
+
+
+class LocalEngine:
+    """Extraction and encoding in this process, file after file (the default engine). Another engine (Ray:
+    polyseek/scale/ray_ingest.py) implements `run` the same way: every planned file ends in the batcher, as an
+    encoded asset (`add_encoded`) or a failure with its reason; the batcher writes the commits."""
+
+    name = "local"
+
+    def __init__(self, *, skip_duplicates: bool = False):
+        self.skip_duplicates = skip_duplicates
+
+    def run(self, run: "IndexRun", work: Iterable[FileWork], batch: Batcher) -> None:
+        from .ingest.files import stream_file
+
+        for w in work:
+            sp = str(w.path)
+            try:
+                for ex in timed(stream_file(w.path, w.ctx), batch.progress, "extract"):
+                    if self.skip_duplicates and ex.asset.type == "image" and not w.known:
+                        from .retrieve.dupes import is_near_duplicate
+
+                        batch.flush()  # images earlier in this run count as indexed
+                        dup = is_near_duplicate(run.folder, w.path)
+                        if dup is not None:
+                            batch.report.duplicates.append((sp, dup))
+                            break
+                    batch.add(w.finish(ex), done_path=sp if ex.final else None)
+            except MissingExtraError as e:  # an optional extra is not installed: skipped, retried next run
+                batch.drop_partial(w.asset_id)
+                batch.report.skipped += 1
+                batch.report.warnings.append((sp, e.reason))
+            except IngestError as e:
+                batch.drop_partial(w.asset_id)
+                batch.fail(sp, e.reason)
+            except (OSError, ValueError, MemoryError) as e:  # a library error the extractor did not translate
+                batch.drop_partial(w.asset_id)
+                batch.fail(sp, f"{type(e).__name__}: {e}")
+
+
 def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(), progress: Progress | bool = False,
-              skip_duplicates: bool = False, report: IndexReport) -> None:
+              skip_duplicates: bool = False, report: IndexReport, engine=None) -> None:
     from .ingest.base import ExtractContext
-    from .ingest.files import OUTSIDE_ROOT, discover, file_hash, stream_file
+    from .ingest.files import OUTSIDE_ROOT, discover, file_hash
 
     store = run.store
     existing = {v["path"]: (aid, v) for aid, v in store.asset_index(exclude_types=["record"]).items()}
@@ -256,7 +326,10 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
     prog.total = len(todo)
     if prog._bar is not None:
         prog._bar.reset(total=len(todo))
-    try:
+
+    def plan() -> Iterator[FileWork]:
+        """The files that need extraction (new, changed, or missing local features), with their asset ids;
+        unchanged ones are counted as skipped, unreadable ones recorded as failed."""
         for root, path in todo:
             sp = str(path)
             seen.add(sp)
@@ -291,30 +364,10 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
             taken[aid] = sp
             ctx = ExtractContext(config=run.config.ingest, asset_id=aid, file_hash=h, want_pixels=want_pixels,
                                  region_tiles=region_tiles)
-            try:
-                for ex in timed(stream_file(path, ctx), prog, "extract"):
-                    if skip_duplicates and ex.asset.type == "image" and not prev:
-                        from .retrieve.dupes import is_near_duplicate
+            yield FileWork(path, aid, h, st.st_size, st.st_mtime, bool(prev), ctx)
 
-                        batch.flush()  # images earlier in this run count as indexed
-                        dup = is_near_duplicate(run.folder, path)
-                        if dup is not None:
-                            report.duplicates.append((sp, dup))
-                            break
-                    ex.asset.id, ex.asset.path = aid, sp
-                    ex.asset.source = ex.asset.source or sp
-                    ex.asset.hash, ex.asset.size, ex.asset.mtime = h, st.st_size, st.st_mtime
-                    batch.add(ex, done_path=sp if ex.final else None)
-            except MissingExtraError as e:  # an optional extra is not installed: skipped, retried next run
-                batch.drop_partial(aid)
-                report.skipped += 1
-                report.warnings.append((sp, e.reason))
-            except IngestError as e:
-                batch.drop_partial(aid)
-                batch.fail(sp, e.reason)
-            except (OSError, ValueError, MemoryError) as e:  # a library error the extractor did not translate
-                batch.drop_partial(aid)
-                batch.fail(sp, f"{type(e).__name__}: {e}")
+    try:
+        (engine or LocalEngine(skip_duplicates=skip_duplicates)).run(run, plan(), batch)
         batch.flush()
     finally:
         if prog is not progress:
@@ -431,8 +484,14 @@ class IndexRun:
     def add(self, paths: Iterable[str | os.PathLike], *, records: bool = False, id_field: str = "id",
             text_fields: Sequence[str] = ("text",), image_field: str | None = None, meta_fields: Sequence[str] = (),
             include: Sequence[str] = (), exclude: Sequence[str] = (), progress: bool = False,
-            skip_duplicates: bool = False) -> IndexReport:
-        """Index files and folders (or records files with `records=True`); see `Index.add`."""
+            skip_duplicates: bool = False, engine=None) -> IndexReport:
+        """Index files and folders (or records files with `records=True`); see `Index.add`. `engine` extracts
+        and encodes the planned files (default: `LocalEngine`, in this process); this run writes."""
+        if engine is not None and records:
+            raise PolyseekError(f"the {engine.name} engine indexes files and folders; index records files without it")
+        if engine is not None and skip_duplicates:
+            raise PolyseekError(f"--skip-duplicates checks each image against the index as it is written; it "
+                                f"cannot be combined with the {engine.name} engine")
         paths = check_paths(paths)
         report = IndexReport()
         t0 = time.perf_counter()
@@ -449,7 +508,7 @@ class IndexRun:
                                 image_field=image_field, meta_fields=tuple(meta_fields), progress=prog, report=report)
                 else:
                     add_files(self, paths, include=tuple(include), exclude=tuple(exclude), progress=prog,
-                              skip_duplicates=skip_duplicates, report=report)
+                              skip_duplicates=skip_duplicates, report=report, engine=engine)
                 if self.store.version != before:
                     with prog.phase("compact"):
                         self.store.maintain()
@@ -502,50 +561,7 @@ class IndexRun:
 
     # -- steps ------------------------------------------------------------------------------------
     def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
-        """Vectors for every unit (a unit listed in `Extraction.pooled` gets the mean of its members' text
-        vectors), local features for the kinds the extractors declare, pixels dropped afterwards."""
-        units = [u for ex in pending for u in ex.units]
-        pooled = {uid: members for ex in pending for uid, members in ex.pooled.items()}
-        vec_text = encode_texts(self.folder.encoder("text"), [("" if u.id in pooled else u.text) for u in units])
-        if pooled:
-            pos = {u.id: i for i, u in enumerate(units)}
-            for uid, members in pooled.items():
-                v = vec_text[[pos[m] for m in members]].mean(axis=0)
-                norm = float(np.linalg.norm(v))
-                vec_text[pos[uid]] = v / norm if norm > 0 else v
-        vec_visual = None
-        if self.config.visual_encoder:
-            vec_visual = encode_images(self.folder.encoder("visual"), [u.image for u in units])
-        feature_kinds = set(instance_kinds()) if self.config.instance else set()
-        out, i = [], 0
-        for ex in pending:
-            n = len(ex.units)
-            vecs = {"vec_text": vec_text[i:i + n]}
-            if vec_visual is not None:
-                vecs["vec_visual"] = vec_visual[i:i + n]
-            local = self._local_features(ex, feature_kinds) if feature_kinds else []
-            for u in ex.units:
-                u.image = None  # pixels are not stored
-            out.append(EncodedAsset(ex.asset, ex.units, vecs, local))
-            i += n
-        return out
-
-    @staticmethod
-    def _local_features(ex: Extraction, kinds: set[str]) -> list[tuple[str, Any]]:
-        from .encode.local import FeatureError, extract_local_features
-
-        out = []
-        for u in ex.units:
-            if u.image is None or u.kind not in kinds:
-                continue
-            try:
-                feats = extract_local_features(u.image)
-            except FeatureError as e:
-                ex.warnings.append(f"no local features for {u.id}: {e}")
-                continue
-            u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
-            out.append((u.id, feats))
-        return out
+        return encode_extractions(pending, self.folder.encoder, self.config)
 
     def write_batch(self, batch: Sequence[EncodedAsset]) -> None:
         """Local features first, then the store: a kill in between leaves only feature entries whose units
@@ -569,6 +585,53 @@ class IndexRun:
 
     def assets_missing_features(self) -> set[str]:
         return self.folder.derived.assets_missing_features(instance_kinds())
+
+
+def encode_extractions(pending: Sequence[Extraction], encoder, config) -> list[EncodedAsset]:
+    """Vectors for every unit (a unit listed in `Extraction.pooled` gets the mean of its members' text
+    vectors), local features for the kinds the extractors declare, pixels dropped afterwards. `encoder(role)` gives the
+    text or visual encoder, `config` is the IndexConfig: any process holding the models can run it."""
+    units = [u for ex in pending for u in ex.units]
+    pooled = {uid: members for ex in pending for uid, members in ex.pooled.items()}
+    vec_text = encode_texts(encoder("text"), [("" if u.id in pooled else u.text) for u in units])
+    if pooled:
+        pos = {u.id: i for i, u in enumerate(units)}
+        for uid, members in pooled.items():
+            v = vec_text[[pos[m] for m in members]].mean(axis=0)
+            norm = float(np.linalg.norm(v))
+            vec_text[pos[uid]] = v / norm if norm > 0 else v
+    vec_visual = None
+    if config.visual_encoder:
+        vec_visual = encode_images(encoder("visual"), [u.image for u in units])
+    feature_kinds = set(instance_kinds()) if config.instance else set()
+    out, i = [], 0
+    for ex in pending:
+        n = len(ex.units)
+        vecs = {"vec_text": vec_text[i:i + n]}
+        if vec_visual is not None:
+            vecs["vec_visual"] = vec_visual[i:i + n]
+        local = _local_features(ex, feature_kinds) if feature_kinds else []
+        for u in ex.units:
+            u.image = None  # pixels are not stored
+        out.append(EncodedAsset(ex.asset, ex.units, vecs, local))
+        i += n
+    return out
+
+def _local_features(ex: Extraction, kinds: set[str]) -> list[tuple[str, Any]]:
+    from .encode.local import FeatureError, extract_local_features
+
+    out = []
+    for u in ex.units:
+        if u.image is None or u.kind not in kinds:
+            continue
+        try:
+            feats = extract_local_features(u.image)
+        except FeatureError as e:
+            ex.warnings.append(f"no local features for {u.id}: {e}")
+            continue
+        u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
+        out.append((u.id, feats))
+    return out
 
 
 def encode_texts(encoder, texts: list[str]) -> np.ndarray:

@@ -166,23 +166,19 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]
 
 
 class TermWeights:
-    """Global idf of stemmed terms from the index's keyword index (bm25s document frequencies)."""
+    """Global idf of stemmed terms from the index's keyword index (its live document frequencies)."""
 
     def __init__(self, index):
         searcher = index.searcher()
         kw = getattr(searcher.retrievers.get("bm25"), "index", None)
         self.tokens = searcher.stemmer.tokens  # text -> stemmed terms, as the keyword index tokenises
-        self._bm = getattr(kw, "bm25", None)
-        self._vocab = getattr(kw, "_vocab", {}) or {}
-        self.n_docs = max(1, len(getattr(kw, "unit_ids", ())) or 1)
+        self._kw = kw
+        self.n_docs = max(1, len(kw) if kw is not None else 1)
         self._df: dict[str, int] = {}
 
     def df(self, term: str) -> int:
         if term not in self._df:
-            if self._bm is None or term not in self._vocab:
-                self._df[term] = 0
-            else:
-                self._df[term] = int(np.count_nonzero(self._bm.get_scores([term])))
+            self._df[term] = self._kw.document_frequency(term) if self._kw is not None else 0
         return self._df[term]
 
     def idf(self, term: str) -> float:

@@ -47,30 +47,35 @@ class DerivedIndexes:
 
     # -- keyword ----------------------------------------------------------------------------------
     def keyword_index(self, ver: int, *, force: bool = False, save: bool = False, stale_ok: bool = False):
-        """The BM25 index for store version `ver`: loaded from `keyword/` when it matches, else rebuilt.
+        """The BM25 index for store version `ver`: the one in memory or on disk when it matches, else that one
+        synced with the store by asset hash (one new segment; keyword.py), else built from the store. `force`
+        syncs even when the version matches (after this process wrote to the store).
 
-        With `stale_ok` (a reader of a large index, > READER_REBUILD_MAX_UNITS units) a stale one is not rebuilt:
-        during an index run beside a server the store's version moves with every batch, and a rebuild (65 s at
-        1M units) would hold every query. It keeps the last index the writer saved, which the writer replaces at
-        the end of its run; units deleted since are skipped at display, new ones are found by the dense signals."""
+        With `stale_ok` (a reader of a large index, > READER_REBUILD_MAX_UNITS units) a stale one is not synced:
+        during an index run beside a server the store's version moves with every batch. It keeps the last index
+        the writer saved, which the writer replaces at the end of its run; units deleted since are skipped at
+        display, new ones are found by the dense signals."""
         from .keyword import KeywordIndex
 
         folder = self.path / "keyword"
         cached = self._kw
         if not force and not save and cached is not None and cached.version == ver:
             return cached
-        if stale_ok and cached is not None and KeywordIndex.saved_version(folder) == cached.version:
+        saved = KeywordIndex.saved_version(folder)
+        if stale_ok and cached is not None and saved == cached.version:
             return cached  # still the newest the writer saved
-        kw = None if force else KeywordIndex.load(folder)
+        kw = cached
+        if kw is None or (saved is not None and saved != kw.version):  # another process saved a newer one
+            kw = KeywordIndex.load(folder) or kw
+        changed = False
         if kw is not None and kw.version != ver and stale_ok:
             log.info("keyword index is at store version %d, the store at %d: serving it until the writer saves",
                      kw.version, ver)
-        elif kw is None or kw.version != ver:
-            t = self.store.scan_units(["id", "asset_id", "text"])
-            kw = KeywordIndex.build(t.column("id").to_numpy(zero_copy_only=False),
-                                    t.column("asset_id").to_numpy(zero_copy_only=False),
-                                    t.column("text").to_pylist(), ver)
-        if save and KeywordIndex.saved_version(folder) != kw.version:
+        elif kw is None:
+            kw, changed = KeywordIndex.from_store(self.store, ver), True
+        elif kw.version != ver or force:
+            kw, changed = kw.sync(self.store, ver), True
+        if save and (changed or saved != kw.version):
             kw.save(folder)
         self._kw = kw
         return kw

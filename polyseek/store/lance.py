@@ -334,6 +334,19 @@ class LanceStore(Store):
             q = q.where(where)
         return q.limit(limit).to_arrow() if self.units.count_rows() else pa.table({c: [] for c in columns})
 
+    def units_of_assets(self, asset_ids: Sequence[str], columns: Sequence[str]) -> pa.Table:
+        """The given columns of the units of these assets, in scan order: one pass over the id columns and a
+        `take` of the matching rows (cheaper than an IN filter per thousand ids when many assets are asked)."""
+        import pyarrow.compute as pc
+
+        ds = self.units.to_lance()
+        if not asset_ids or not ds.count_rows():
+            return pa.table({c: pa.array([], self.units.schema.field(c).type) for c in columns})
+        aids = ds.to_table(columns=["asset_id"]).column("asset_id")
+        hit = pc.is_in(aids, value_set=pa.array(list(asset_ids), pa.string())).fill_null(False)
+        rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+        return ds.take(rows.tolist(), columns=list(columns))
+
     def unit_ids_matching(self, filters: Filters | None) -> np.ndarray | None:
         """The ids of the units that pass `filters` (None when there are no filters: every unit passes)."""
         if filters is None or filters.is_empty():

@@ -75,13 +75,17 @@ def cli():
 @click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this many pixels.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when present).")
 @click.option("--skip-duplicates", is_flag=True, help="Do not index images that nearly duplicate indexed ones.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Extract and encode on Ray Data: alone, a Ray started for this run on this machine's CPUs; with "
+                   "ADDRESS (auto, HOST:PORT, ray://HOST:PORT), a running cluster. Needs polyseek[ray].")
+@click.option("--ray-cpus", type=click.IntRange(1), default=None, help="CPUs of a Ray started for this run.")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress (default on): a bar on a terminal, one line per phase otherwise.")
 def index_cmd(paths, index_path, records, id_field, text_fields, image_field, meta_fields, include, exclude,
               text_encoder, visual_encoder, no_ocr, no_instance, ocr_engine, max_pixels, device, skip_duplicates,
-              strict, as_json, progress):
+              ray_address, ray_cpus, strict, as_json, progress):
     """Index files, folders or records files (incremental: unchanged files are skipped).
 
     \b
@@ -89,6 +93,8 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
       polyseek index ~/Documents --include '*.pdf' --include '*.md'
       polyseek index photos/ --visual clip:openai/clip-vit-base-patch32
       polyseek index corpus.jsonl --records --id-field id --text-field title --text-field text
+      polyseek index archive/ --ray                  # Ray Data on this machine
+      polyseek index /shared/archive --ray auto      # a running Ray cluster
     """
     import dataclasses
 
@@ -122,10 +128,15 @@ def index_cmd(paths, index_path, records, id_field, text_fields, image_field, me
     if missing:  # a usage error, said before any model loads
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     try:
+        engine = "local"
+        if ray_address is not None:
+            from polyseek.scale.ray_ingest import RayEngine
+
+            engine = RayEngine(ray_address, num_cpus=ray_cpus, progress=show)
         idx = _open(index_path, create=True, config=config)
         report = idx.add(paths, records=records, id_field=id_field, text_fields=text_fields or ("text",),
                          image_field=image_field, meta_fields=meta_fields, include=include, exclude=exclude,
-                         progress=show, skip_duplicates=skip_duplicates)
+                         progress=show, skip_duplicates=skip_duplicates, engine=engine)
     except PolyseekError as e:
         fail(str(e))
     if as_json:
