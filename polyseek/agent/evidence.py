@@ -78,7 +78,8 @@ def search_places(index, text: str | None, *, image=None, filters: Filters | Non
     """Places ranked by the summed reciprocal ranks of their units in a unit-level search (every signal)."""
     import dataclasses
 
-    cfg = dataclasses.replace(config or SearchConfig(), group=False, depth=max(100, depth))
+    cfg = dataclasses.replace(config or SearchConfig(), group=False, depth=max(100, depth),
+                              route="off")  # the answerer ranks places itself; per-query routing would narrow its pool
     hits = index.search_query(Query(text=text, image=image, k=depth, filters=filters or Filters()), cfg)
     return places_from_hits(hits)
 

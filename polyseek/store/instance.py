@@ -363,7 +363,7 @@ class InstanceIndex:
         out: dict[str, int] = {}
         with self._lock, _one_blas_thread():
             self._materialize()
-            variants = self._query_variants(crop, offset)
+            variants = [v for attempt in self._query_attempts(crop, offset) for v in attempt]
             if self._vocab is None:
                 return out
             cands = []

@@ -33,8 +33,9 @@ def make_texts(folder: Path, n: int, start: int = 0, sub: str = "") -> dict[str,
     out = {}
     (folder / sub).mkdir(parents=True, exist_ok=True)
     for i in range(start, start + n):
-        (folder / sub / f"t{i:03d}.txt").write_text(f"note {i} mentions {word(i)} and the harbour\n")
-        out[f"{sub}/t{i:03d}".lstrip("/")] = word(i)
+        stem = f"{sub}-t{i:03d}" if sub else f"t{i:03d}"  # unique stems: the asset id is the stem
+        (folder / sub / f"{stem}.txt").write_text(f"note {i} mentions {word(i)} and the harbour\n")
+        out[stem] = word(i)
     return out
 
 
@@ -85,15 +86,15 @@ def test_kill_between_the_two_deletes_of_a_remove(copy):
     assert p.returncode == -9, p.stderr[-2000:]
     found = found_by_word(tmp / "idx")
     assert found and all(found.values()), found  # no asset row without its units
-    assert not any(a.startswith("sub/") for a in found)
+    assert not any(a.startswith("sub-") for a in found)
     idx = polyseek.open(tmp / "idx")
     assert idx.store.pending_removal()  # journalled
     (tmp / "more").mkdir()
     (tmp / "more" / "new.txt").write_text("a new note\n")
     idx.add([tmp / "more"])  # any writer completes the interrupted removal first
     assert not idx.store.pending_removal()
-    assert idx.store.units.count_rows("asset_id LIKE 'sub/%'") == 0
-    assert not idx.search(words["sub/t006"], k=3, config=BM25)
+    assert idx.store.units.count_rows("asset_id LIKE 'sub-%'") == 0
+    assert not idx.search(words["sub-t006"], k=3, config=BM25)
     assert idx.search(words["t000"], k=1, config=BM25)[0].asset.id == "t000"
 
 
@@ -207,14 +208,14 @@ def test_write_failure_at_each_write_point(copy, monkeypatch, point, op, code):
     monkeypatch.delenv("POLYSEEK_FAULT")
     assert leftovers(tmp / "idx") == []
     found = found_by_word(tmp / "idx")
-    assert all(found.values()) and all(a in found for a in words if op == "add" or not a.startswith("sub/")), found
+    assert all(found.values()) and all(a in found for a in words if op == "add" or not a.startswith("sub-")), found
     run()  # the disk is writable again: the same call succeeds, on the same Index object
     idx2 = polyseek.open(tmp / "idx")
     if op == "add":
-        assert idx2.search(word(31), k=1, config=BM25)[0].asset.id == "new/t031"
+        assert idx2.search(word(31), k=1, config=BM25)[0].asset.id == "new-t031"
     else:
-        assert not any(a.startswith("sub/") for a in idx2.store.asset_index())
-        assert idx2.store.units.count_rows("asset_id LIKE 'sub/%'") == 0
+        assert not any(a.startswith("sub-") for a in idx2.store.asset_index())
+        assert idx2.store.units.count_rows("asset_id LIKE 'sub-%'") == 0
 
 
 def test_storage_error_is_not_an_oserror():
@@ -259,7 +260,7 @@ def test_full_tmpfs_ends_in_one_line_and_the_index_still_answers(tmp_path):
         idx = str(mnt / "idx")
         assert _cli("index", str(texts), "--index", idx, "--no-ocr").returncode == 0
         p = _cli("index", str(photos), "--index", idx, "--no-ocr")
-        lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("Loading weights")]
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith(("Loading weights", "index: "))]  # progress lines aside
         assert p.returncode == 1 and len(lines) == 1, p.stderr[-3000:]
         assert lines[0].startswith("error: the disk holding") and "is full" in lines[0], lines
         assert "Traceback" not in p.stderr
@@ -271,7 +272,7 @@ def test_full_tmpfs_ends_in_one_line_and_the_index_still_answers(tmp_path):
         assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)]).returncode == 0
         for args in (("index", str(texts)), ("remove", str(texts / "alpha.txt"))):
             p = _cli(*args, "--index", idx)
-            lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("Loading weights")]
+            lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith(("Loading weights", "index: "))]  # progress lines aside
             assert p.returncode == 1 and len(lines) == 1 and "cannot write to" in lines[0], p.stderr[-3000:]
         s = _cli("search", "zqxbetavw", "--index", idx, "--json", "-k", "1")
         assert s.returncode == 0 and "beta.txt" in s.stdout, s.stderr[-2000:]

@@ -70,11 +70,12 @@ def test_refinements_priors_and_fusions_answer_and_keep_signal_names(idx):
 
 def test_dynamic_cutoff(idx):
     junk = idx.search("qwxzvbn", k=10, config=SearchConfig(cutoff="auto"))
-    assert 1 <= len(junk) <= 2  # nothing stands out: one hit, not k
+    assert len(junk) <= 2  # nothing stands out: at most one or two hits (none when the dense floor drops them), not k
     real = idx.search("coral reef polyps", k=10, config=SearchConfig(cutoff="auto"))
     assert real[0].asset.id.startswith("reef") and len(real) < 10
     assert all(h.extra["confidence"] >= real[0].extra["confidence"] * 0.7 for h in real)
-    assert len(idx.search("coral reef polyps", k=10)) == 10  # the library default cuts nothing
+    uncut = idx.search("coral reef polyps", k=10)  # the library default applies no cutoff (only the dense floor)
+    assert len(real) < len(uncut) <= 10
     assert len(idx.search("coral reef polyps", k=10, config=SearchConfig(cutoff="1.0"))) >= 1
 
 
@@ -117,7 +118,7 @@ def test_cli_cutoff_route_suggest_and_similar(idx):
     assert out["hits"][0]["asset"]["id"].startswith("stars")
     assert out["route"]["signals"] == ["bm25", "dense"] and "suggestions" in out
     p = cli("search", "night sky stars", "--json", "--cutoff", "none", "-k", "7")
-    assert len(json.loads(p.stdout)["hits"]) == 7
+    assert len(out["hits"]) < len(json.loads(p.stdout)["hits"]) <= 7
     p = cli("search", "night sky", "--cutoff", "2")
     assert p.returncode == 2 and "(0, 1]" in p.stderr
     p = cli("similar", "reef1", "--json", "-k", "3")

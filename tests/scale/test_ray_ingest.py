@@ -73,7 +73,7 @@ def test_ray_run_equals_a_local_run_and_reruns_are_incremental(local_ray, corpus
     (root / "good" / "cafe.txt").unlink()
     rep = ray_idx.add([root], engine="ray")
     assert (rep.indexed, rep.removed) == (1, 1)
-    assert ray_idx.search("slugs lettuce", k=1)[0].asset.id == "good/notes"
+    assert ray_idx.search("slugs lettuce", k=1)[0].asset.path.endswith("good/notes.md")
     assert ray_idx.status()["assets"] == rep_local.indexed - 1
 
 

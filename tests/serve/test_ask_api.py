@@ -27,7 +27,7 @@ def test_ask_json(client):
     body = r.json()
     assert "17.9" in body["answer"] and not body["abstained"]
     c = body["citations"][0]
-    assert c["asset"] == "docs/report" and c["page"] == 2 and c["frame"] and len(c["bbox"]) == 4
+    assert c["asset"] == "report" and c["page"] == 2 and c["frame"] and len(c["bbox"]) == 4
     assert client.get(f"/assets/{c['asset']}/file", params={"page": c["page"], "width": 200}).status_code == 200
     assert set(body) >= {"answer", "citations", "steps", "usage"}
 

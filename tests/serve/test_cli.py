@@ -41,7 +41,7 @@ def test_index_report_and_search_json(cli_index):
     assert report["indexed"] == len(good.good) and report["failed"] == []
     p = run("search", "aphids", "--index", idx, "--json", "-k", "3", check=True)
     out = json.loads(p.stdout)
-    assert set(out) == {"id", "took_ms", "hits", "warnings"} and out["warnings"] == []
+    assert set(out) - {"route"} == {"id", "took_ms", "hits", "warnings"} and out["warnings"] == []
     h = out["hits"][0]
     assert h["asset"] == {"id": "notes", "path": str(good.root / "notes.md"), "type": "text"}
     assert set(h["unit"]) == {"id", "kind", "page", "bbox", "time"} and h["rank"] == 1
