@@ -122,25 +122,18 @@ def _read_queries(path: Path, root: Path, k: int, extras: dict | None = None) ->
     from .timespans import parse_spans
 
     out: list[Query] = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{n}: not JSON ({e.msg})") from None
-            try:
-                q = query_from_json(rec, root, k=k)
-            except ValueError as e:
-                raise ConfigError(f"{path}:{n}: {e}") from None
-            bbox = _query_crop(q.bbox, q.image)
-            out.append(dataclasses.replace(q, bbox=tuple(bbox) if bbox else None))
-            if extras is not None:
-                if rec.get("type"):
-                    extras["query_types"][q.id] = str(rec["type"])
-                if isinstance(rec.get("expected"), (dict, list)):
-                    extras["spans"][q.id] = parse_spans(rec["expected"], f"{path}:{n}")
+    for n, rec in read_jsonl(path):
+        try:
+            q = query_from_json(rec, root, k=k)
+        except ValueError as e:
+            raise ConfigError(f"{path}:{n}: {e}") from None
+        bbox = _query_crop(q.bbox, q.image)
+        out.append(dataclasses.replace(q, bbox=tuple(bbox) if bbox else None))
+        if extras is not None:
+            if rec.get("type"):
+                extras["query_types"][q.id] = str(rec["type"])
+            if isinstance(rec.get("expected"), (dict, list)):
+                extras["spans"][q.id] = parse_spans(rec["expected"], f"{path}:{n}")
     return out
 
 
@@ -229,3 +222,16 @@ def load_trec(
         id_field=_records_id_field(corpus_path) if kind == "records" else "id",
         meta={"layout": "trec"},
     )
+
+
+def read_jsonl(path: Path):
+    """(line number, object) for each non-blank line of a JSONL file; a line that is not JSON is a ConfigError
+    naming the file and line."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{n}: not JSON ({e.msg})") from None

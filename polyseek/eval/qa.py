@@ -25,6 +25,7 @@ import numpy as np
 
 from ..agent.evidence import normalize
 from ..errors import ConfigError, NotFoundError
+from .datasets import read_jsonl
 
 
 @dataclass
@@ -84,21 +85,14 @@ def load_qa(path: str | Path) -> QASet:
     if not qfile.is_file():
         raise NotFoundError(f"{root} has no queries.jsonl; a QA set needs one with 'answers' on every row")
     items = []
-    with open(qfile, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{qfile}:{n}: not JSON ({e.msg})") from None
-            answers = rec.get("answers")
-            if not isinstance(answers, list) or not all(isinstance(a, list) for a in answers):
-                raise ConfigError(f"{qfile}:{n}: 'answers' must be a list of lists of strings ([] if unanswerable)")
-            if not rec.get("text") or "id" not in rec:
-                raise ConfigError(f"{qfile}:{n}: a question needs 'id' and 'text'")
-            items.append(QAItem(str(rec["id"]), rec["text"], answers, _evidence(rec), rec.get("type", ""),
-                                bool(rec.get("image_only"))))
+    for n, rec in read_jsonl(qfile):
+        answers = rec.get("answers")
+        if not isinstance(answers, list) or not all(isinstance(a, list) for a in answers):
+            raise ConfigError(f"{qfile}:{n}: 'answers' must be a list of lists of strings ([] if unanswerable)")
+        if not rec.get("text") or "id" not in rec:
+            raise ConfigError(f"{qfile}:{n}: a question needs 'id' and 'text'")
+        items.append(QAItem(str(rec["id"]), rec["text"], answers, _evidence(rec), rec.get("type", ""),
+                            bool(rec.get("image_only"))))
     corpus = root / "corpus" if (root / "corpus").is_dir() else None
     return QASet(root.name, root, items, corpus)
 
