@@ -58,7 +58,7 @@ def load_benchmark(path: str | Path, *, split: str = "test", k: int = 100) -> Be
     """Load a benchmark folder in the shared layout or the BEIR layout; a TREC topics file needs
     `load_trec` instead. Queries get ``k`` results."""
     # Absolute but not symlink-resolved: the index run keys files by their absolute path as given, so an index
-    # built from `../shared/bench/x/corpus` (a symlink) must see the same paths when eval adds the corpus again.
+    # built from a benchmark corpus reached through a symlink must see the same paths when eval adds the corpus again.
     root = Path(os.path.abspath(Path(path).expanduser()))
     if not root.is_dir():
         raise NotFoundError(f"benchmark folder {root} does not exist")

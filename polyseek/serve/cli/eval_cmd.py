@@ -15,8 +15,8 @@ Examples:
   polyseek eval data/coco-crops --ablation --json
   polyseek eval ./beir/scifact --config my_configs.toml --index ~/.cache/scifact-index
   polyseek eval --qrels qrels.tsv --run bm25.trec --json
-  polyseek eval ../shared/bench/docqa-dev --index docqa-index --task qa --json
-  polyseek eval ../shared/bench/docqa-dev --index docqa-index --task qa --compare extractive deep
+  polyseek eval path/to/docqa-set --index docqa-index --task qa --json
+  polyseek eval path/to/docqa-set --index docqa-index --task qa --compare extractive deep
 
 \b
 Configs: any signal of the index (bm25, dense, visual, ...) alone; hybrid (RRF over every signal);
