@@ -81,6 +81,14 @@ class Reader:
         out.sort(key=lambda u: (u.get("page") or 0, {"page": 0, "image": 0}.get(u.get("kind"), 1), u["id"]))
         return out
 
+    def unit_rows(self, *, asset_ids: Sequence[str] | None = None, unit_ids: Sequence[str] | None = None,
+                  columns: Sequence[str] = UNIT_FIELDS) -> list[dict[str, Any]]:
+        """Stored rows (raw columns, `meta` as stored) of the units of `asset_ids`, or of the units `unit_ids`;
+        for readers that work on many units at once (the agent's evidence)."""
+        if unit_ids is not None:
+            return list(self.store.get_units(list(unit_ids), list(columns)).values())
+        return self.store.scan_units(list(columns), asset_ids=list(asset_ids or [])).to_pylist()
+
     def page_sizes(self, asset_ids: Sequence[str]) -> dict[tuple[str, int | None], list[float]]:
         """(asset id, page or None) -> [width, height] of the coordinate space boxes of that page or image use."""
         if not asset_ids:

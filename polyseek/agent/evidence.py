@@ -122,7 +122,7 @@ def load_units(index, places: Sequence[Place]) -> None:
     todo = [p for p in places if not p.units]
     if not todo:
         return
-    rows = index.store.scan_units(EVIDENCE_COLUMNS, asset_ids=sorted({p.asset for p in todo})).to_pylist()
+    rows = index.unit_rows(asset_ids=sorted({p.asset for p in todo}), columns=EVIDENCE_COLUMNS)
     by_place: dict[str, list[dict]] = {}
     for r in rows:
         if r["kind"] == "region":

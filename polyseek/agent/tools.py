@@ -113,7 +113,7 @@ class Tools:
                 raise
             row = self._row(unit)  # a unit id the planner learned elsewhere (e.g. a neighbour)
         page = row.get("page")
-        rows = [r for r in self.index.store.scan_units(ev.COLUMNS, asset_ids=[row["asset_id"]]).to_pylist()
+        rows = [r for r in self.index.unit_rows(asset_ids=[row["asset_id"]], columns=ev.COLUMNS)
                 if (r["kind"] not in ("region", "page") or r["id"] == row["id"])
                 and (page is None or r["page"] is None or abs(int(r["page"]) - int(page)) <= 1)]
         rows.sort(key=ev._reading_order)
@@ -160,10 +160,10 @@ class Tools:
         return d
 
     def _row(self, uid: str) -> dict:
-        rows = self.index.store.get_units([uid], ev.COLUMNS)
-        if uid not in rows:
+        rows = self.index.unit_rows(unit_ids=[uid], columns=ev.COLUMNS)
+        if not rows:
             raise NotFoundError(f"no unit {uid!r} in the index")
-        return rows[uid]
+        return rows[0]
 
     def render(self, row: dict):
         """The pixels of a unit: a PDF page render (cropped to the unit's box for blocks and figures), or the

@@ -91,7 +91,7 @@ def hits_out(state: AppState, hits) -> list[dict]:
 def like_query(state: AppState, body: SearchIn, filters: Filters) -> Query:
     """A query built from an asset's own text (title, then its pages or passages) and, for images, its pixels."""
     asset = state.asset(body.like)
-    units = state.index.store.units_of_asset(asset["id"], ["id", "kind", "text"])
+    units = state.index.unit_rows(asset_ids=[asset["id"]], columns=["id", "kind", "text"])
     top = [u["text"] for u in units if u["kind"] in ("page", "passage", "image", "record") and u["text"]]
     text = " ".join([asset.get("title") or ""] + top)[:LIKE_TEXT_CHARS].strip()
     image = None
