@@ -57,18 +57,37 @@ class Extractor:
         return tuple(s for _, sfx in cls.formats.values() for s in sfx)
 
 
+_imported = False
+_declared: dict = {}  # registry names -> (formats, instance kinds): built once per set of registered extractors
+
+
 def registered() -> dict[str, type[Extractor]]:
     """Every registered extractor by name (the built-in ones imported first)."""
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(f"{__package__}.{mod}")
+    global _imported
+    if not _imported:
+        for mod in BUILTIN_MODULES:
+            importlib.import_module(f"{__package__}.{mod}")
+        _imported = True
     return {name: extractors.get(name) for name in extractors.names()}
+
+
+def _declarations():
+    """The extractors' declarations, computed again only when an extractor registers (detection asks per file)."""
+    ext = registered()
+    key = tuple(ext)
+    if key not in _declared:
+        _declared.clear()
+        fmts = {fmt: (human, sfx, name) for name, cls in ext.items() for fmt, (human, sfx) in cls.formats.items()}
+        kinds = tuple(sorted({k for cls in ext.values() for k in cls.instance_kinds}))
+        _declared[key] = (fmts, kinds)
+    return _declared[key]
 
 
 def formats() -> dict[str, tuple[str, tuple[str, ...], str]]:
     """format -> (human name, suffixes, extractor name), from the extractors' declarations."""
-    return {fmt: (human, sfx, name) for name, cls in registered().items() for fmt, (human, sfx) in cls.formats.items()}
+    return dict(_declarations()[0])
 
 
 def instance_kinds() -> tuple[str, ...]:
     """Unit kinds that get local features, as the extractors declare them."""
-    return tuple(sorted({k for cls in registered().values() for k in cls.instance_kinds}))
+    return _declarations()[1]
