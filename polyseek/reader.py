@@ -102,10 +102,6 @@ class Reader:
                                                                                   float(r["bbox"][3])]
         return out
 
-    def thumbnail(self, asset_id: str) -> bytes | None:
-        """The asset's stored JPEG thumbnail, or None."""
-        return self.store.thumbnails([asset_id]).get(asset_id)
-
     def page_render(self, asset_id: str, page: int, width: int, path: str | None = None):
         """One PDF page rendered `width` pixels wide, as a PIL image (`path`: the file, when the caller checked
         it already; default the asset's path)."""
