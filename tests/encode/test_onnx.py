@@ -41,7 +41,7 @@ def test_index_built_through_torch_is_served_by_onnx(tmp_path, monkeypatch):
     (tmp_path / "docs" / "bread.md").write_text("Sourdough starter feeding schedule and hydration.\n")
     monkeypatch.setenv("POLYSEEK_TEXT_RUNTIME", "torch")
     clear_encoder_cache()
-    with polyseek.open(tmp_path / "idx", IndexConfig(instance=False)) as idx:
+    with polyseek.open(tmp_path / "idx", IndexConfig(text_encoder="minilm", instance=False)) as idx:
         idx.add([tmp_path / "docs"])
         assert type(idx.encoder("text")).__name__ == "MiniLMEncoder"
     monkeypatch.delenv("POLYSEEK_TEXT_RUNTIME")
