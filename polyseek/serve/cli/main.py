@@ -66,7 +66,7 @@ def cli():
 @click.option("--meta-field", "meta_fields", multiple=True, help="Records: metadata column(s) to keep.")
 @click.option("--include", multiple=True, help="Glob of files to include (repeatable), e.g. '*.pdf'.")
 @click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable), e.g. 'drafts/*'.")
-@click.option("--text-encoder", default=None, help="Text encoder for a new index (default: minilm).")
+@click.option("--text-encoder", default=None, help="Text encoder for a new index (default: minilm?quantize=int8; minilm is fp32).")
 @click.option("--visual", "visual_encoder", default=None,
               help="Visual encoder for a new index, e.g. clip:openai/clip-vit-base-patch32 or clip:/models/siglip.")
 @click.option("--no-ocr", is_flag=True, help="Do not OCR images and scanned pages.")

@@ -601,7 +601,8 @@
     if (hit.unit && hit.unit.kind) rows.push(["Matched", hit.unit.kind === "page" ? "page " + hit.unit.page : hit.unit.kind + (hit.unit.page ? " on page " + hit.unit.page : "") + (hit.unit.time ? " at " + timeLabel(hit) : "")]);
     const sig = Object.entries(hit.signals || {});
     if (sig.length) rows.push(["Matched by", whyWords(hit).join(" · ")]);
-    if (sig.length) rows.push(["Scores", sig.map(([k, v]) => k + " " + v.toFixed(3)).join(" · ")]);
+    // The raw per-signal scores, for the curious (what they mean is the "Matched by" row): counts stay whole numbers.
+    if (sig.length) rows.push(["Raw scores", sig.map(([k, v]) => k + " " + (Number.isInteger(v) ? v : v.toFixed(3))).join(" · ")]);
     rows.push(["ID", a.id]);
     for (const [k, v] of rows) { if (v === "" || v == null) continue; dl.append(el("dt", null, k), el("dd", null, String(v))); }
   }
