@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--llm-model", default=os.environ.get("POLYSEEK_LLM_MODEL"))
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     ap.add_argument("--dump", type=Path, help="write every answer and its scores here (JSON), to compare runs")
+    ap.add_argument("--before", type=Path, help="a --dump of an earlier run: its answerers join the tables as "
+                                                  "'NAME (before)' rows (no timings: another run)")
+    ap.add_argument("--before-label", default="an earlier run", help="what --before was, for the notes")
     args = ap.parse_args()
 
     import polyseek
@@ -109,6 +112,16 @@ def main() -> None:
                 r["name"] = f"llm {llm.model}"
                 results.append(r)
     load1 = load_avg()
+    before = []
+    if args.before:
+        import json
+
+        for r in json.loads(args.before.read_text()):
+            if r["name"] != "search top hit (peer)":
+                r["name"] = f"{r['name']} (before)"
+                for k in ("seconds_per_question", "seconds_p95"):
+                    r["metrics"][k] = None
+                before.append(r)
     if args.dump:
         import json
 
@@ -116,7 +129,7 @@ def main() -> None:
                                          for r in results], indent=1, default=str))
 
     rows = []
-    for r in results:
+    for r in before + results:
         m = r["metrics"]
         rows.append([r["name"], m["questions"], m["answer_accuracy"], m["abstained_unanswerable"], m["false_abstain"],
                      m["citation_precision"], m["citation_recall"], m["evidence_recall@5"],
@@ -145,9 +158,10 @@ def main() -> None:
              f"Extractive ask takes {ratio:.1f}x the time of the plain search peer "
              f"per question (it searches at unit level, reads the top 8 pages and encodes their sentences). "
              f"5 figure questions are answerable only from the rendered image (docqa README: image_only), "
-             f"which no text answerer can get right.")
+             f"which no text answerer can get right."
+             + (f" Rows marked (before): {args.before_label}, same index, scored from its --dump." if before else ""))
     halves = ("By half (thresholds of the answerer were chosen on the odd-numbered questions only; the even half "
-              "is held out):\n\n" + halves_table(results))
+              "is held out):\n\n" + halves_table(before + results))
     emit("ask", "Ask: docqa-dev (60 questions, 24 PDFs)", [notes, main_table, targets, halves, per_type],
          write=not args.no_write)
 
