@@ -162,7 +162,9 @@ def main() -> None:
              + (f" Rows marked (before): {args.before_label}, same index, scored from its --dump." if before else ""))
     halves = ("By half (thresholds of the answerer were chosen on the odd-numbered questions only; the even half "
               "is held out):\n\n" + halves_table(before + results))
-    emit("ask", "Ask: docqa-dev (60 questions, 24 PDFs)", [notes, main_table, targets, halves, per_type],
+    method = ("The extractive answerer's rules, the choice of its thresholds on the odd half and an ablation of "
+              "each rule: docs/ask.md (How the extractive answerer was chosen).")
+    emit("ask", "Ask: docqa-dev (60 questions, 24 PDFs)", [notes, method, main_table, targets, halves, per_type],
          write=not args.no_write)
 
 
