@@ -8,6 +8,7 @@ That is what a user gets without `ask`.
 
     python bench/bench_ask.py                          # builds /tmp/docqa-index once (minutes), then ~5 min
     python bench/bench_ask.py --deep-limit 0           # skip deep search
+    python bench/bench_ask.py --dump new.json --before old.json   # old.json: an earlier run's --dump, as rows
     python bench/bench_ask.py --llm-url http://localhost:11434/v1 --llm-model qwen2.5:7b-instruct
 """
 
