@@ -8,6 +8,7 @@ That is what a user gets without `ask`.
 
     python bench/bench_ask.py                          # builds /tmp/docqa-index once (minutes), then ~5 min
     python bench/bench_ask.py --deep-limit 0           # skip deep search
+    python bench/bench_ask.py --dump new.json --before old.json   # old.json: an earlier run's --dump, as rows
     python bench/bench_ask.py --llm-url http://localhost:11434/v1 --llm-model qwen2.5:7b-instruct
 """
 
@@ -43,7 +44,27 @@ def search_peer(idx, qa) -> dict:
         ans = {"answer": hits[0].snippet if hits else "", "abstained": not hits, "citations": cites,
                "evidence": evidence, "seconds": secs, "usage": {"total_tokens": 0}}
         rows.append(score_answer(item, ans))
-    return {"name": "search top hit (peer)", "metrics": aggregate_qa(rows), "by_type": {}}
+    return {"name": "search top hit (peer)", "metrics": aggregate_qa(rows), "by_type": {}, "per_question": rows}
+
+
+def half_of(qid: str) -> str:
+    """'odd' or 'even' by the number in a question id (docqa-007: odd): the split that thresholds are chosen on
+    (odd) and checked on (even), docs/ask.md."""
+    digits = "".join(c for c in qid if c.isdigit())
+    return "odd" if digits and int(digits) % 2 else "even"
+
+
+def halves_table(results) -> str:
+    from polyseek.eval.qa import aggregate_qa
+
+    rows = []
+    for r in results:
+        for h in ("odd", "even"):
+            m = aggregate_qa([q for q in r["per_question"] if half_of(q["id"]) == h])
+            rows.append([r["name"], h, m["questions"], m["answer_accuracy"], m["abstained_unanswerable"],
+                         m["false_abstain"], m["citation_precision"], m["citation_recall"], m["evidence_recall@5"]])
+    return table(["answerer", "half", "questions", "answer accuracy", "abstained (unanswerable)", "false abstain",
+                  "citation precision", "citation recall", "evidence R@5"], rows)
 
 
 def main() -> None:
@@ -57,6 +78,10 @@ def main() -> None:
     ap.add_argument("--llm-url", default=os.environ.get("POLYSEEK_LLM_URL"))
     ap.add_argument("--llm-model", default=os.environ.get("POLYSEEK_LLM_MODEL"))
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--dump", type=Path, help="write every answer and its scores here (JSON), to compare runs")
+    ap.add_argument("--before", type=Path, help="a --dump of an earlier run: its answerers join the tables as "
+                                                  "'NAME (before)' rows (no timings: another run)")
+    ap.add_argument("--before-label", default="an earlier run", help="what --before was, for the notes")
     args = ap.parse_args()
 
     import polyseek
@@ -88,9 +113,24 @@ def main() -> None:
                 r["name"] = f"llm {llm.model}"
                 results.append(r)
     load1 = load_avg()
+    before = []
+    if args.before:
+        import json
+
+        for r in json.loads(args.before.read_text()):
+            if r["name"] != "search top hit (peer)":
+                r["name"] = f"{r['name']} (before)"
+                for k in ("seconds_per_question", "seconds_p95"):
+                    r["metrics"][k] = None
+                before.append(r)
+    if args.dump:
+        import json
+
+        args.dump.write_text(json.dumps([{k: r.get(k) for k in ("name", "metrics", "per_question", "answers")}
+                                         for r in results], indent=1, default=str))
 
     rows = []
-    for r in results:
+    for r in before + results:
         m = r["metrics"]
         rows.append([r["name"], m["questions"], m["answer_accuracy"], m["abstained_unanswerable"], m["false_abstain"],
                      m["citation_precision"], m["citation_recall"], m["evidence_recall@5"],
@@ -119,8 +159,13 @@ def main() -> None:
              f"Extractive ask takes {ratio:.1f}x the time of the plain search peer "
              f"per question (it searches at unit level, reads the top 8 pages and encodes their sentences). "
              f"5 figure questions are answerable only from the rendered image (docqa README: image_only), "
-             f"which no text answerer can get right.")
-    emit("ask", "Ask: docqa-dev (60 questions, 24 PDFs)", [notes, main_table, targets, per_type],
+             f"which no text answerer can get right."
+             + (f" Rows marked (before): {args.before_label}, same index, scored from its --dump." if before else ""))
+    halves = ("By half (thresholds of the answerer were chosen on the odd-numbered questions only; the even half "
+              "is held out):\n\n" + halves_table(before + results))
+    method = ("The extractive answerer's rules, the choice of its thresholds on the odd half and an ablation of "
+              "each rule: docs/ask.md (How the extractive answerer was chosen).")
+    emit("ask", "Ask: docqa-dev (60 questions, 24 PDFs)", [notes, method, main_table, targets, halves, per_type],
          write=not args.no_write)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import LLMError
+from . import answertype as at
 from . import evidence as ev
 from .base import LLM, Usage, image_part
 
@@ -25,10 +26,12 @@ ABSTAIN = "I cannot find the answer in the indexed documents."
 # lowest), so they catch off-topic questions, not near misses (docs/ask.md).
 MIN_SCORE = 0.25
 MIN_LEX = 0.15
-ANSWER_SENTENCES = 3  # extractive: the best sentence and up to two more from the same page (or passage)
-SAME_PLACE_LOOKAHEAD = 12  # ... found among this many best sentences
-MIN_EXTRA_WORDS = 4  # ... that are not headings or stray labels
-EXTRA_RATIO = 0.6  # ... and score at least this share of the best
+ANSWER_SENTENCES = 3  # extractive: the chosen sentence and up to two more from the same page (or passage)
+PAGE_SUPPORT = 2  # a page's support: the mean of its two best sentences' scores
+TYPE_RATIO = 0.8  # a quantity question's answer sentence must score this share of the best sentence (odd half)
+TYPE_LOOKAHEAD = 12  # a quantity question's answer is looked for among this many best sentences
+MIN_EXTRA_WORDS = 4  # extra sentences: not headings or stray labels
+EXTRA_RATIO = 0.6  # ... and scoring at least this share of the chosen one
 LLM_EVIDENCE = 8  # evidence units shown to a model
 LLM_UNIT_CHARS = 700
 
@@ -44,6 +47,7 @@ class AskOptions:
     max_tokens: int = 60_000
     min_score: float = MIN_SCORE
     min_lex: float = MIN_LEX
+    min_margin: float = 0.0  # abstain when the best page's support leads the next page's by less (0: never)
 
 
 @dataclass
@@ -107,8 +111,8 @@ def answer_from_places(index, question, rewritten, places: Sequence[ev.Place], *
             warnings.append(f"the model could not answer ({e}); fell back to the extractive answer")
             trace.step("fallback", reason=str(e))
             mode = mode + "+extractive"
-    text, cites, abstained, why = extractive_answer(focus, sents, places, options)
-    trace.step("answer", method="extractive", abstained=abstained, reason=why)
+    text, cites, abstained, why, info = extractive_answer(focus, sents, places, options)
+    trace.step("answer", method="extractive", abstained=abstained, reason=why, **info)
     trace.emit("token", {"text": text})  # the extractive answer arrives whole
     return Answer(question, rewritten, text, abstained, _with_frames(index, cites), trace.steps, usage, mode, ranked,
                   warnings=warnings)
@@ -124,16 +128,20 @@ def focus_of(question: str, rewritten: str) -> tuple[str, str]:
 
 def weak_evidence(question: str, sents: Sequence[ev.Sentence], places: Sequence[ev.Place],
                   options: AskOptions) -> str | None:
-    """Why the evidence is too weak to answer from, or None. Three checks: there is a sentence at all; the
-    identifiers the question names (GPT-4, BC2GM…) occur in the top places; the best sentence scores and
-    overlaps with the question enough."""
+    """Why the evidence is too weak to answer from, or None. Checks that need no choice of sentence: there is a
+    sentence at all, and the identifiers the question names (GPT-4, BC2GM...) occur in the top places."""
     if not sents:
         return "no evidence found"
     top_text = ev.normalize(" ".join(p.text() for p in places[:3]))
     missing = [t for t in ev.specific_terms(question) if t not in top_text]
     if missing:
         return f"the evidence never mentions {', '.join(missing)}"
-    best = sents[0]
+    return None
+
+
+def weak_sentence(best: ev.Sentence, options: AskOptions) -> str | None:
+    """Why the chosen sentence is too weak to answer with, or None: its match to the question (dense and term
+    overlap, without the page's rank, which depends on the corpus) and its share of the question's terms."""
     match = ev.match_score(best)
     if match < options.min_score:
         return f"best evidence matches the question at {match:.2f} < {options.min_score}"
@@ -142,22 +150,77 @@ def weak_evidence(question: str, sents: Sequence[ev.Sentence], places: Sequence[
     return None
 
 
-def extractive_answer(question: str, sents: Sequence[ev.Sentence], places: Sequence[ev.Place],
-                      options: AskOptions) -> tuple[str, list[dict], bool, str | None]:
-    """(answer, citations, abstained, why): the best sentence and up to two more of the best ones from the same
-    place, each followed by its unit's [n]. Staying on one page keeps citations as precise as the best sentence's
-    page while the extra sentences catch answers stated next to the best match (docs/benchmarks.md)."""
-    why = weak_evidence(question, sents, places, options)
+def page_support(sents: Sequence[ev.Sentence], n: int = PAGE_SUPPORT) -> dict[str, float]:
+    """Each place's support: the mean score of its `n` best sentences (a missing one counts 0). A page that
+    states the answer among other matching sentences beats a page with one lucky sentence."""
+    by: dict[str, list[float]] = {}
+    for s in sents:
+        by.setdefault(s.place.key, []).append(s.score)
+    return {k: sum(sorted(v, reverse=True)[:n]) / n for k, v in by.items()}
+
+
+def choose_evidence(question: str, sents: Sequence[ev.Sentence],
+                    options: AskOptions) -> tuple[list[ev.Sentence], str | None, dict[str, Any]]:
+    """(sentences to answer with, why not, what decided it). The page is chosen first (page_support), then its
+    best sentence, then up to two more from the same page; sentences that ask rather than state are never
+    chosen; a question that wants a quantity needs a sentence that states one (answertype.py), scoring at least
+    TYPE_RATIO of the best sentence, on the page and overall, or the answer is an abstention."""
+    cands = [s for s in sents if not at.is_question(s.text)]
+    info: dict[str, Any] = {"candidates": len(cands), "questions_skipped": len(sents) - len(cands)}
+    if not cands:
+        return [], "the only matching sentences are questions", info
+    quantity = at.wants_quantity(question)
+    info["wants_quantity"] = quantity
+    top = sents[0].score
+    if quantity:
+        typed = [s for s in cands[:TYPE_LOOKAHEAD] if at.states_quantity(s.text, question)]
+        if not typed or typed[0].score < TYPE_RATIO * top:
+            return [], "no strong evidence states a quantity", info
+    support = page_support(cands)
+    page = max(support, key=lambda k: (support[k], -min(s.place.rank for s in cands if s.place.key == k)))
+    ranked = sorted(support.values(), reverse=True)
+    info.update(page=page, page_support=round(ranked[0], 4),
+                margin=round(ranked[0] - ranked[1], 4) if len(ranked) > 1 else None)
+    on_page = [s for s in cands if s.place.key == page]
+    best = on_page[0]
+    if quantity:
+        typed = [s for s in on_page if at.states_quantity(s.text, question)]
+        if not typed or typed[0].score < TYPE_RATIO * on_page[0].score:
+            return [], f"no sentence of the best page ({page}) states a quantity", info
+        best = typed[0]
+    why = weak_sentence(best, options)
     if why:
-        return ABSTAIN, [], True, why
-    top = sents[0]
-    chosen = [top]
-    for s in sents[1:SAME_PLACE_LOOKAHEAD]:
+        return [], why, info
+    margin = info["margin"]
+    if options.min_margin > 0 and margin is not None and margin < options.min_margin:
+        return [], f"two pages support the answer almost equally (margin {margin:.3f} < {options.min_margin})", info
+    chosen = [best]
+    for s in on_page:
         if len(chosen) == ANSWER_SENTENCES:
             break
-        if (s.place.key == top.place.key and len(s.text.split()) >= MIN_EXTRA_WORDS
-                and s.score >= EXTRA_RATIO * top.score and all(s.text != c.text for c in chosen)):
+        if (s is not best and len(s.text.split()) >= MIN_EXTRA_WORDS and s.score >= EXTRA_RATIO * best.score
+                and not any(near_duplicate(s.text, c.text) for c in chosen)):
             chosen.append(s)
+    return chosen, None, info
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Same words, or one inside the other (a figure's caption is often also a text block of its page)."""
+    na, nb = ev.normalize(a), ev.normalize(b)
+    return na == nb or (min(len(na), len(nb)) >= 20 and (na in nb or nb in na))
+
+
+def extractive_answer(question: str, sents: Sequence[ev.Sentence], places: Sequence[ev.Place],
+                      options: AskOptions) -> tuple[str, list[dict], bool, str | None, dict[str, Any]]:
+    """(answer, citations, abstained, why, what decided it): the sentences choose_evidence picks from one page,
+    each run of sentences from one unit followed by that unit's [n]. One page per answer keeps the citations as
+    precise as the page choice (docs/ask.md)."""
+    why = weak_evidence(question, sents, places, options)
+    if why:
+        return ABSTAIN, [], True, why, {}
+    chosen, why, info = choose_evidence(question, sents, options)
+    if why:
+        return ABSTAIN, [], True, why, info
     cites, parts = [], []
     for i, s in enumerate(chosen):
         n = next((c["n"] for c in cites if c["unit"] == s.unit["id"]), None)
@@ -166,7 +229,7 @@ def extractive_answer(question: str, sents: Sequence[ev.Sentence], places: Seque
             cites.append({"n": n, **ev.unit_ref(s.unit), "snippet": s.text, "score": round(s.score, 4)})
         same_next = i + 1 < len(chosen) and chosen[i + 1].unit["id"] == s.unit["id"]
         parts.append(s.text if same_next else f"{s.text} [{n}]")  # one [n] after a run of the same unit
-    return " ".join(parts), cites, False, None
+    return " ".join(parts), cites, False, None, info
 
 
 # -- the model's answer ----------------------------------------------------------------------------------

@@ -3,9 +3,11 @@ units (blocks, figures) loaded whole, and the sentences or table rows inside the
 
 A place's score sums reciprocal ranks of its units in a unit-level search over every signal (Cormack et al. 2009,
 applied per page), so a page with several matching blocks outranks one lucky block. A sentence's score mixes
-its dense similarity to the question, the idf-weighted share of question terms it contains (a BM25-style
-overlap, Robertson & Zaragoza 2009), and its place's rank: the sentence-selection step of extractive QA
-pipelines (e.g. DrQA, Chen et al. 2017), without a trained reader.
+its dense similarity to the question, the weighted share of question terms it contains (a BM25-style overlap,
+Robertson & Zaragoza 2009), and its place's rank: the sentence-selection step of extractive QA pipelines (e.g.
+DrQA, Chen et al. 2017), without a trained reader. A term's weight there is its idf in the index times its idf
+among the pages read for this question: a term that every candidate page holds (the paper's name, its topic)
+says nothing about which page holds the answer, the one that only the answer's page holds says most.
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ class Sentence:
     unit: dict  # the store row of the unit holding it
     place: Place
     dense: float = 0.0
-    lex: float = 0.0
+    lex: float = 0.0  # idf-weighted share of the question's terms it holds (how much of the question it covers)
     score: float = 0.0
+    lex_page: float = 0.0  # the same share with page-discriminative weights (what its score uses)
 
 
 def search_places(index, text: str | None, *, image=None, filters: Filters | None = None,
@@ -208,6 +211,9 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
     q_idf = {t: CONTEXT_WEIGHT * v for t, v in q_idf.items()}
     q_idf.update({t: weights.idf(t) for t in question_terms(question, weights)})
     q_weight = sum(q_idf.values()) or 1.0
+    local = page_idf(q_idf, list(places)[:max_places], weights)
+    q_disc = {t: v * local[t] for t, v in q_idf.items()}
+    d_weight = sum(q_disc.values()) or 1.0
     enc = index.encoder("text")
     qv = np.asarray(enc.encode_queries([f"{question} {context}".strip()])[0], dtype=np.float32)
     top_score = max(p.score for p in places[:max_places]) or 1.0
@@ -217,7 +223,9 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
         if uid not in unit_dense:
             v = s.unit.get("vec_text")
             unit_dense[uid] = float(np.asarray(v, dtype=np.float32) @ qv) if v is not None else 0.0
-        s.lex = sum(q_idf.get(t, 0.0) for t in set(weights.tokens(s.text))) / q_weight
+        terms = set(weights.tokens(s.text))
+        s.lex = sum(q_idf.get(t, 0.0) for t in terms) / q_weight
+        s.lex_page = sum(q_disc.get(t, 0.0) for t in terms) / d_weight
         s.dense = unit_dense[uid]
         s.score = _mix(s, top_score)
     sents.sort(key=lambda s: -s.score)
@@ -230,13 +238,25 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
     return head
 
 
+def page_idf(terms, places: Sequence[Place], weights: TermWeights) -> dict[str, float]:
+    """Each term's idf among `places` (BM25's idf with the places as the documents): high for a term that few of
+    the pages read for this question hold."""
+    held = [set(weights.tokens(p.text())) for p in places]
+    n = len(held)
+    out = {}
+    for t in terms:
+        df = sum(t in h for h in held)
+        out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return out
+
+
 def match_score(s: Sentence) -> float:
     """How well a sentence itself matches the question: the dense and term-overlap parts of its score."""
     return (W_DENSE * s.dense + W_LEX * s.lex) / (W_DENSE + W_LEX)
 
 
 def _mix(s: Sentence, top_place: float) -> float:
-    return W_DENSE * s.dense + W_LEX * s.lex + W_PLACE * (s.place.score / top_place)
+    return W_DENSE * s.dense + W_LEX * s.lex_page + W_PLACE * (s.place.score / top_place)
 
 
 def question_terms(question: str, weights: TermWeights) -> set[str]:

@@ -58,3 +58,49 @@ def test_ask_bad_requests(client):
     r = client.post("/ask", json={"question": "x", "max_steps": 0})
     assert r.status_code == 422 and r.json()["error"]["type"] == "ValidationError"
     assert client.post("/ask", json={"question": "x", "surprise": 1}).status_code == 422
+
+
+def _png(text: str, size=(360, 120)) -> bytes:
+    import io
+
+    from tests.fixtures import text_image
+
+    buf = io.BytesIO()
+    text_image(text, size=size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _search_step(body: dict) -> dict:
+    return next(s for s in body["steps"] if s["name"] == "search")
+
+
+def test_ask_with_an_image_as_multipart_or_data_url(client):
+    import base64
+
+    img = _png("INVOICE 2024")
+    r = client.post("/ask", data={"question": Q}, files={"image": ("q.png", img, "image/png")})
+    assert r.status_code == 200, r.text
+    assert _search_step(r.json())["image"] is True and "17.9" in r.json()["answer"]
+    url = "data:image/png;base64," + base64.b64encode(img).decode()
+    r = client.post("/ask", json={"question": Q, "image": url})
+    assert r.status_code == 200, r.text
+    assert _search_step(r.json())["image"] is True
+    r = client.post("/ask", json={"question": Q})
+    assert _search_step(r.json())["image"] is False
+    with client.stream("POST", "/ask", data={"question": Q, "stream": "true"},
+                       files={"image": ("q.png", img, "image/png")}) as r:
+        events = parse_sse(r.read().decode())
+    assert events[-1][0] == "answer" and _search_step(events[-1][1])["image"] is True
+
+
+def test_ask_image_errors(client):
+    from tests.serve.test_api import assert_error
+
+    assert_error(client.post("/ask", json={"question": Q, "image": "https://example.com/a.png"}), 400, "data URL")
+    assert_error(client.post("/ask", json={"question": Q, "image": "data:image/png;base64,@@@"}), 400, "base64")
+    assert_error(client.post("/ask", data={"question": Q}, files={"image": ("q.png", b"not an image", "image/png")}),
+                 400, "image")
+    assert_error(client.post("/ask", data={"question": Q},
+                             files={"image": ("big.png", _png("BIG", size=(1200, 1000)), "image/png")}), 413, "pixels")
+    assert client.post("/ask", data={"deep": "true"}).status_code == 422  # no question
+    assert_error(client.post("/ask", content=b"question", headers={"content-type": "text/plain"}), 415, "JSON")

@@ -48,7 +48,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(HostOriginMiddleware, hosts=config.host_names(), origins=config.cors_origins)  # outermost
-    extra = search.EXTRA_SCHEMAS + index.EXTRA_SCHEMAS
+    extra = search.EXTRA_SCHEMAS + index.EXTRA_SCHEMAS + ask.EXTRA_SCHEMAS
 
     def openapi():
         if app.openapi_schema is None:

@@ -1,0 +1,68 @@
+"""What kind of answer a question wants, and whether a sentence can be one: the answer-type check of factoid QA
+systems (Moldovan et al. 2000, LASSO; Prager et al. 2000, predictive annotation), reduced to the one type that
+plain text shows reliably without a tagger: a quantity. "How many ...", "what F1 score ...", "what is the maximum
+caseload ..." want a number; a sentence that states none (once figure/table labels, bracketed references and the
+question's own numbers are set aside) cannot answer them, however well it matches the question's words.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .evidence import normalize
+
+# Nouns (and the adjectives maximum/minimum/average...) that name a measured or counted value. General English and
+# the usual names of evaluation scores; a question asking "what/which <up to four words with one of these>" wants
+# a number.
+MEASURES = frozenset("""
+number numbers amount percentage percent proportion fraction share score scores rate ratio value values size count
+total accuracy precision recall f1 bleu rouge auc map ndcg mrr perplexity error loss temperature torque pressure weight
+mass length height width depth distance duration speed frequency voltage current power energy cost price year date
+age budget capacity throughput latency maximum minimum average mean median sensitivity efficiency gain dimension
+dimensions population salary fee tax dose dosage""".split())
+_HOW = re.compile(r"\bhow\s+(many|much|long|large|big|old|often|far|high|fast|tall|wide|deep|heavy|small|low)\b", re.I)
+_YEAR = re.compile(r"\b(what|which)\s+year\b", re.I)  # not "when": "in spring", "after the war" answer it too
+_WHAT = re.compile(r"\b(what|which)\b((?:\s+[\w\-]+){1,5})", re.I)
+_VERBS = {"does", "do", "did", "is", "are", "was", "were", "has", "have", "had", "can", "could", "will", "would"}
+_ARTICLES = {"the", "a", "an"}
+
+NUMBER_WORDS = frozenset("""one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million
+billion trillion dozen half twice thrice""".split())
+# "Figure 3", "Table 2.1", "Section 4", "Eq. 5", "[12]", "[3, 4]": numbers that label things, not values.
+_LABEL = re.compile(r"\b(fig(?:ure)?s?|tables?|sections?|sec|eqs?|equations?|appendix|chapter|pages?|steps?|rq|q)\.?"
+                    r"\s*[A-Z]?\d+(?:[.\-]\d+)*", re.I)
+_REF = re.compile(r"\[[\d,\s\-\u2013]+\]")
+
+
+def wants_quantity(question: str) -> bool:
+    """True when the question asks for a number (a count, an amount, a score, a year...)."""
+    if _HOW.search(question) or _YEAR.search(question):
+        return True
+    for m in _WHAT.finditer(question):
+        words = [w.lower().strip("-") for w in m.group(2).split()]
+        if words and words[0] in _VERBS and len(words) > 2 and words[1] in _ARTICLES:
+            words = words[2:]  # "what is the maximum caseload": look past "is the"
+        for w in words:
+            if w in _VERBS:
+                break
+            if w in MEASURES or w.split("-")[0] in MEASURES:
+                return True
+    return False
+
+
+def states_quantity(text: str, question: str = "") -> bool:
+    """True when `text` holds a number (digits or a number word) that is not a label ("Table 2"), a reference
+    ("[12]") or a number the question itself names (its "GPT-4", "ROUGE-2")."""
+    own = set(normalize(question).split())
+    for w in normalize(_REF.sub(" ", _LABEL.sub(" ", text))).split():
+        if w in own:
+            continue
+        if w in NUMBER_WORDS or any(c.isdigit() for c in w):
+            return True
+    return False
+
+
+def is_question(text: str) -> bool:
+    """A sentence that asks rather than states (a questionnaire item, a research question): it answers nothing."""
+    return text.rstrip().rstrip("\"')]").endswith("?")

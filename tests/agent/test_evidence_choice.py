@@ -1,0 +1,129 @@
+"""How the extractive answerer picks its evidence: answer types, questions that are not answers, the page chosen by
+its support, near-duplicate units, the margin option; on a tiny real index and on hand-built sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyseek.agent import AskOptions, ask
+from polyseek.agent import answertype as at
+from polyseek.agent import evidence as ev
+from polyseek.agent.answer import choose_evidence, near_duplicate, page_support
+
+QUESTIONNAIRE_MD = """# Survey of harbour masters
+
+Please answer every question about your harbour.
+
+1. If your harbour has a pilot service, what is the maximum number of ships a pilot guides per day?
+2. If your harbour has a pilot service, do the pilots work in shifts at night?
+3. Does the harbour master keep a register of visiting yachts?
+"""
+
+HARBOUR_MD = """# The old harbour of Kinsale
+
+The harbour survey of Kinsale described the fishing fleet of the old harbour and the families who owned it.
+The survey was carried out by the county council with help from the fishermen's association.
+In total, 214 fishing boats were moored in the old harbour when the survey closed.
+"""
+
+
+@pytest.fixture(scope="module")
+def typed_index(tmp_path_factory):
+    import polyseek
+
+    root = tmp_path_factory.mktemp("typed") / "corpus"
+    root.mkdir()
+    (root / "questionnaire.md").write_text(QUESTIONNAIRE_MD, encoding="utf-8")
+    (root / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
+    idx = polyseek.open(tmp_path_factory.mktemp("typed-index") / "idx")
+    assert idx.add([root]).indexed == 2
+    yield idx
+    idx.close()
+
+
+def test_a_questionnaire_item_is_not_an_answer(typed_index):
+    ans = ask(typed_index, "What is the maximum number of ships a harbour pilot guides per day?")
+    assert ans.abstained and ans.citations == []
+    step = ans.steps[-1]
+    assert step["questions_skipped"] >= 1 and step["reason"]
+
+
+def test_a_quantity_question_is_answered_by_the_sentence_that_states_one(typed_index):
+    ans = ask(typed_index, "How many fishing boats were moored in the old harbour of Kinsale?")
+    assert not ans.abstained and "214" in ans.answer, ans.answer
+    assert ans.steps[-1]["wants_quantity"] is True
+    assert all(c["asset"] == "harbour" for c in ans.citations)
+
+
+@pytest.mark.parametrize("question, wanted", [
+    ("How many summaries does the dataset provide?", True),
+    ("What F1 score does the model obtain on BC2GM?", True),
+    ("What ROUGE-2 F1 does PRIMERA obtain?", True),
+    ("What is the maximum caseload per lawyer?", True),
+    ("In which year was the lighthouse lit?", True),
+    ("How much power does the sensor consume?", True),
+    ("Which PDF parsing library does the recipe use?", False),
+    ("What does the 'density' statistic measure?", False),
+    ("Who wrote the editorial?", False),
+    ("When was the light automated?", False),
+    ("What is the name of the step that creates the metadata?", False),
+])
+def test_wants_quantity(question, wanted):
+    assert at.wants_quantity(question) is wanted
+
+
+def test_states_quantity_ignores_labels_references_and_the_questions_own_numbers():
+    q = "What ROUGE-2 score does GPT-4 reach?"
+    assert not at.states_quantity("As shown in Figure 3 and Table 2.1 [12, 14], GPT-4 reaches a high ROUGE-2.", q)
+    assert at.states_quantity("GPT-4 reaches 27.32 ROUGE-2.", q)
+    assert at.states_quantity("Twelve models are chained together.", "How many models?")
+    assert at.is_question("What is the maximum caseload per lawyer at one time?")
+    assert at.is_question('Is it "open"?)')
+    assert not at.is_question("The caseload is 40 per lawyer.")
+
+
+def _sentences(rows):
+    """Sentences as score_sentences returns them (best first), from (place, text, score) rows."""
+    places: dict[str, ev.Place] = {}
+    out = []
+    for i, (key, text, score) in enumerate(rows):
+        p = places.setdefault(key, ev.Place(key, None, key, 1.0, rank=len(places) + 1))
+        out.append(ev.Sentence(text, {"id": f"{key}-u{i}", "text": text}, p, dense=score, lex=score, score=score))
+    return sorted(out, key=lambda s: -s.score)
+
+
+def test_the_page_with_more_support_wins_over_one_lucky_sentence():
+    sents = _sentences([
+        ("a#p1", "The lucky sentence that matches the question best of all.", 0.70),
+        ("b#p4", "The method is trained on the annotated corpus of reports.", 0.66),
+        ("b#p4", "Its training corpus holds reports annotated by two experts.", 0.64),
+        ("a#p1", "An unrelated line on the same page.", 0.20),
+    ])
+    support = page_support(sents)
+    assert support["b#p4"] == pytest.approx(0.65) and support["a#p1"] == pytest.approx(0.45)
+    chosen, why, info = choose_evidence("What is the method trained on?", sents, AskOptions())
+    assert why is None and info["page"] == "b#p4"
+    assert [s.place.key for s in chosen] == ["b#p4", "b#p4"]
+
+
+def test_near_duplicate_units_are_cited_once():
+    caption = "Figure 2: Pearson correlations between automatic metrics and human judgments on SQuALITY."
+    sents = _sentences([
+        ("a#p5", caption, 0.70),
+        ("a#p5", caption.replace("Figure 2: ", ""), 0.69),  # the same caption read again as a text block
+        ("a#p5", "BERTScore correlates best with the human judgments on SQuALITY.", 0.60),
+    ])
+    chosen, why, _ = choose_evidence("Which metric correlates best with human judgments?", sents, AskOptions())
+    assert why is None and len(chosen) == 2 and "BERTScore" in chosen[1].text
+    assert near_duplicate(caption, caption.upper()) and not near_duplicate(caption, "Figure 3: something else")
+
+
+def test_min_margin_abstains_when_two_pages_tie():
+    sents = _sentences([
+        ("a#p1", "The survey counted the boats in the harbour in spring.", 0.61),
+        ("b#p2", "The boats in the harbour were counted again in autumn.", 0.60),
+    ])
+    chosen, why, info = choose_evidence("When were the boats counted?", sents, AskOptions())
+    assert why is None and chosen
+    chosen, why, info = choose_evidence("When were the boats counted?", sents, AskOptions(min_margin=0.05))
+    assert chosen == [] and "margin" in why and info["margin"] == pytest.approx(0.005)
