@@ -129,7 +129,7 @@ class Searcher:
         if unknown:
             raise QueryError(f"signal(s) {', '.join(unknown)} not available in this index; "
                              f"choose from: {', '.join(self.retrievers)}")
-        return [self.retrievers[n] for n in names if self.retrievers[n].accepts(query)]
+        return [self.retrievers[n].with_config(config) for n in names if self.retrievers[n].accepts(query)]
 
     def mask(self, query: Query):
         """Unit ids the query's filters allow (None: no filter)."""
