@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 STOPWORDS = "en"
 FORMAT = 2  # on-disk format of keyword/ (1: one bm25s index of precomputed scores)
-# Anserini's BM25 defaults (Yang, Fang & Lin 2017; Pyserini's baselines): less length normalisation than Robertson's
-# b = 0.75, which over-rewards short units. On vaswani hybrid nDCG@10 goes 0.489 -> 0.511 (RRF), on both halves of the
+# Anserini's BM25 defaults (Yang, Fang & Lin 2017; Pyserini's baselines): less length normalisation than the usual
+# b = 0.75, which favours short units more. On vaswani hybrid nDCG@10 goes 0.489 -> 0.511 (RRF), on both halves of the
 # queries; bm25s's 1.5 / 0.75 were used before (docs/benchmarks.md, "Adaptive ranking").
 K1, B = 0.9, 0.4
 MAX_SEGMENTS = 8  # more than this: every segment but the largest is merged into one

@@ -186,3 +186,9 @@ def test_index_runs_grow_the_keyword_index_by_segments(tmp_path):
         want = {u.split("#")[0]: s for u, s in reference_scores(docs, q).items()}
         assert got.keys() == want.keys() and all(got[u] == pytest.approx(want[u], rel=1e-5) for u in want)
     assert idx.search("river bridge city neural", config=SearchConfig(signals=("bm25",)), k=1)[0].asset.id == "new1"
+
+
+def test_search_config_defaults_are_the_index_defaults():
+    from polyseek.config import SearchConfig
+
+    assert (SearchConfig().bm25_k1, SearchConfig().bm25_b) == (kwmod.K1, kwmod.B)
