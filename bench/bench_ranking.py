@@ -50,13 +50,25 @@ def vaswani_configs():
     }
 
 
+def id_number(qid: str) -> int | None:
+    """The number a query id ends with ("17", "docqa-017" -> 17), or None."""
+    import re
+
+    m = re.search(r"(\d+)$", qid)
+    return int(m.group(1)) if m else None
+
+
 def halves(per_query: dict, metric: str = "ndcg_cut_10") -> tuple[float, float]:
-    """Mean of `metric` over the odd- and even-numbered queries (sorted ids): a setting that only fits one half of
-    the queries shows it here."""
+    """Mean of `metric` over the queries with odd and with even ids (alternate queries in sorted order when ids
+    carry no number): a setting that only fits one half of the queries shows it here."""
     ids = sorted(per_query)
-    a = [per_query[q][metric] for q in ids[0::2]]
-    b = [per_query[q][metric] for q in ids[1::2]]
-    return float(np.mean(a)), float(np.mean(b))
+    nums = {q: id_number(q) for q in ids}
+    if all(n is not None for n in nums.values()):
+        odd = [q for q in ids if nums[q] % 2 == 1]
+        even = [q for q in ids if nums[q] % 2 == 0]
+    else:
+        odd, even = ids[0::2], ids[1::2]
+    return (float(np.mean([per_query[q][metric] for q in odd])), float(np.mean([per_query[q][metric] for q in even])))
 
 
 def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
@@ -80,7 +92,7 @@ def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
                      "" if not sig else f"{sig['delta']:+.4f} (p={sig['p_randomization']:.3f})",
                      f"{h1:.4f} / {h2:.4f}", f"{r['metrics']['recall_100']:.4f}", f"{r['metrics']['map_cut_100']:.4f}",
                      fmt(r["timing"]["query_ms_p50"], 1), f"{r['timing']['query_ms_p50'] / base_ms:.2f}x"])
-    text = table(["config", "nDCG@10", "Δ vs before (p)", "odd / even half", "R@100", "MAP@100", "p50 ms",
+    text = table(["config", "nDCG@10", "Δ vs before (p)", "odd / even ids", "R@100", "MAP@100", "p50 ms",
                   "p50 / before"], rows)
     return text, {"results": res["results"], "significance": res["significance"], "run_dir": res["run_dir"]}
 
@@ -172,8 +184,38 @@ def run_docqa(index_root: Path) -> str:
         rows.append([name, f"{agg['recall_5']:.4f}{delta['recall_5']}", f"{agg['ndcg_cut_10']:.4f}{delta['ndcg_cut_10']}",
                      f"{h1:.4f} / {h2:.4f}", fmt(float(np.median(ms)), 1)])
     idx.close()
-    return (table(["config", "page R@5 (Δ vs default before, p)", "page nDCG@10 (Δ, p)", "nDCG@10 odd / even half",
+    return (table(["config", "page R@5 (Δ vs default before, p)", "page nDCG@10 (Δ, p)", "nDCG@10 odd / even ids",
                    "p50 ms"], rows) + f"\n\n{len(qs)} answerable questions.")
+
+
+def run_latency(index_root: Path, rounds: int = 3) -> str:
+    """Query latency of the new default against the default before, interleaved query by query (the order of the
+    two alternates) so load on a shared machine falls on both alike; one warm-up query each."""
+    import polyseek
+    from polyseek.config import SearchConfig
+    from polyseek.eval.datasets import load_benchmark
+
+    bench = load_benchmark(bench_dir("vaswani"), k=100)
+    idx = polyseek.open(index_root / "vaswani", create=False)
+    cfgs = {"default before (rrf, bm25 1.5/0.75)": SearchConfig(**BEFORE),
+            "default (new: dbsf, bm25 0.9/0.4)": SearchConfig()}
+    ms: dict[str, list[float]] = {n: [] for n in cfgs}
+    qs = bench.judged_queries
+    for c in cfgs.values():
+        idx.search_query(qs[0], c)
+    for r in range(rounds):
+        for i, q in enumerate(qs):
+            order = list(cfgs.items()) if (i + r) % 2 == 0 else list(cfgs.items())[::-1]
+            for name, c in order:
+                t0 = time.perf_counter()
+                idx.search_query(q, c)
+                ms[name].append((time.perf_counter() - t0) * 1000)
+    idx.close()
+    base = float(np.median(ms[next(iter(cfgs))]))
+    rows = [[n, fmt(float(np.median(v)), 1), fmt(float(np.percentile(v, 95)), 1), f"{np.median(v) / base:.2f}x"]
+            for n, v in ms.items()]
+    return table(["config", "p50 ms", "p95 ms", "p50 / before"], rows) + \
+        f"\n\n{len(qs)} queries x {rounds} rounds, k = 100, interleaved."
 
 
 def unique_words(idx, n: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -244,7 +286,7 @@ def run_coco(index_root: Path) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", default="vaswani,unique,cutoff,docqa,coco")
+    ap.add_argument("--sets", default="vaswani,latency,unique,cutoff,docqa,coco")
     ap.add_argument("--index-root", default="/tmp/polyseek-ranking")
     ap.add_argument("--queries", type=int, default=None, help="only the first N vaswani queries (smoke runs)")
     ap.add_argument("--no-write", action="store_true")
@@ -258,6 +300,9 @@ def main(argv=None):
             text, _ = run_vaswani(root, a.queries)
             parts += ["### vaswani: ablation (93 queries; * = p < 0.05, paired randomization test vs default before)",
                       text]
+        if "latency" in sets:
+            parts += ["### vaswani: query latency, new default vs default before (same process, interleaved)",
+                      run_latency(root)]
         if "unique" in sets:
             parts += ["### Unique-word known items on vaswani (600 one-word queries, seed 0)", run_unique(root)]
         if "cutoff" in sets:
