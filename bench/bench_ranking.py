@@ -181,8 +181,8 @@ def run_docqa(index_root: Path) -> str:
                 a, b = [base_pq[q][m] for q in sorted(pq)], [pq[q][m] for q in sorted(pq)]
                 delta[m] = f" ({np.mean(b) - np.mean(a):+.4f}, p={randomization_test(a, b):.3f})"
         h1, h2 = halves(pq)
-        rows.append([name, f"{agg['recall_5']:.4f}{delta['recall_5']}", f"{agg['ndcg_cut_10']:.4f}{delta['ndcg_cut_10']}",
-                     f"{h1:.4f} / {h2:.4f}", fmt(float(np.median(ms)), 1)])
+        rows.append([name, f"{agg['recall_5']:.4f}{delta['recall_5']}",
+                     f"{agg['ndcg_cut_10']:.4f}{delta['ndcg_cut_10']}", f"{h1:.4f} / {h2:.4f}", fmt(float(np.median(ms)), 1)])
     idx.close()
     return (table(["config", "page R@5 (Δ vs default before, p)", "page nDCG@10 (Δ, p)", "nDCG@10 odd / even ids",
                    "p50 ms"], rows) + f"\n\n{len(qs)} answerable questions.")

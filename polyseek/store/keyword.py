@@ -3,9 +3,10 @@
 Segments hold postings (term → rows, term frequency) and document lengths, never scores: BM25 (Lucene's idf and
 bm25s's term-frequency saturation, Lù 2024; Kamphuis et al. 2020) is computed at query time from statistics shared
 by all segments (live documents, their average length, each term's document frequency), so an index grown by
-segments scores exactly as one built at once, and k1 and b are query-time parameters, not part of the index. An index run adds one segment for new and changed assets and marks
-the rows of changed and removed assets dead (Lucene's segments and live-docs bitmaps); segments are merged when
-there are too many, and merged without the dead rows when a third of the rows are dead.
+segments scores exactly as one built at once, and k1 and b are query-time parameters, not part of the index. An
+index run adds one segment for new and changed assets and marks the rows of changed and removed assets dead
+(Lucene's segments and live-docs bitmaps); segments are merged when there are too many, and merged without the dead
+rows when a third of the rows are dead.
 
 The keyword index is derived data: it is stamped with the store version it reflects and keeps the content hash of
 every asset it holds; a stale one is synced with the store by those hashes (or rebuilt), never trusted as it is.
