@@ -1,6 +1,7 @@
-"""Adaptive ranking (issue 11): each method's gain or loss on vaswani (ablation, same run, significance, two
-halves of the queries as a generalisation check), page-level retrieval on docqa-dev, no loss on coco-crops, and
-the dynamic cutoff's set precision/recall against a fixed top-10.
+"""Adaptive ranking (issue 11): the default against the default before and each method's gain or loss on vaswani
+(ablation, same run, significance, two halves of the queries as a generalisation check), unique-word known items on
+vaswani, page-level retrieval on docqa-dev (the second set), no loss on coco-crops, and the dynamic cutoff's set
+precision/recall against a fixed top-10. Indexes are built on first use and reused.
 
     python bench/bench_ranking.py                       # all sets; indexes cached under /tmp/polyseek-ranking
     python bench/bench_ranking.py --sets vaswani --index-root /tmp/rk --no-write
@@ -24,33 +25,50 @@ from common import bench_dir, emit, fmt, load_avg, machine_line, quiet_logs, tab
 METRICS = ["ndcg_cut_10", "recall_100", "map_cut_100"]
 
 
+BEFORE = {"fusion": "rrf", "bm25_k1": 1.5, "bm25_b": 0.75}  # the defaults before: RRF, bm25s's BM25 parameters
+
+
 def vaswani_configs():
     from polyseek.config import SearchConfig
 
-    today = SearchConfig(route="off")  # RRF of every signal: the behaviour before this issue
-    d = SearchConfig()
+    new = SearchConfig()
     return {
-        "hybrid (before)": today,
-        "bm25": SearchConfig(signals=("bm25",), route="off"),
-        "dense": SearchConfig(signals=("dense",), route="off"),
-        "+rm3": dataclasses.replace(today, refine=("rm3",)),
-        "+rocchio": dataclasses.replace(today, refine=("rocchio",)),
-        "+rocchio (own feedback)": dataclasses.replace(today, refine=("rocchio",), fb_source="own"),
-        "+gqr": dataclasses.replace(today, refine=("gqr",)),
-        "+cpn": dataclasses.replace(today, prior="cpn"),
-        "dbsf": dataclasses.replace(today, fusion="dbsf"),
-        "+adaptive": dataclasses.replace(today, adaptive=True),
-        "default (new)": d,
+        "default before (rrf, bm25 1.5/0.75)": SearchConfig(**BEFORE),
+        "default (new: dbsf, bm25 0.9/0.4)": new,
+        "rrf, bm25 0.9/0.4": SearchConfig(fusion="rrf"),
+        "dbsf, bm25 1.5/0.75": SearchConfig(bm25_k1=1.5, bm25_b=0.75),
+        "dbsf, bm25 1.2/0.75 (Lucene)": SearchConfig(bm25_k1=1.2, bm25_b=0.75),
+        "bm25 alone, 1.5/0.75": SearchConfig(signals=("bm25",), bm25_k1=1.5, bm25_b=0.75),
+        "bm25 alone, 0.9/0.4": SearchConfig(signals=("bm25",)),
+        "dense alone": SearchConfig(signals=("dense",)),
+        "new + rm3 (own feedback)": dataclasses.replace(new, refine=("rm3",), fb_source="own"),
+        "new + rocchio (fused feedback, 5)": dataclasses.replace(new, refine=("rocchio",), fb_docs=5),
+        "new + rm3 + rocchio (fused, 10)": dataclasses.replace(new, refine=("rm3", "rocchio")),
+        "new + gqr": dataclasses.replace(new, refine=("gqr",)),
+        "new + cpn": dataclasses.replace(new, prior="cpn"),
+        "new + adaptive weights": dataclasses.replace(new, adaptive=True),
     }
 
 
+def id_number(qid: str) -> int | None:
+    """The number a query id ends with ("17", "docqa-017" -> 17), or None."""
+    import re
+
+    m = re.search(r"(\d+)$", qid)
+    return int(m.group(1)) if m else None
+
+
 def halves(per_query: dict, metric: str = "ndcg_cut_10") -> tuple[float, float]:
-    """Mean of `metric` over the odd- and even-numbered queries (sorted ids): a setting that only fits one half of
-    the queries shows it here."""
+    """Mean of `metric` over the queries with odd and with even ids (alternate queries in sorted order when ids
+    carry no number): a setting that only fits one half of the queries shows it here."""
     ids = sorted(per_query)
-    a = [per_query[q][metric] for q in ids[0::2]]
-    b = [per_query[q][metric] for q in ids[1::2]]
-    return float(np.mean(a)), float(np.mean(b))
+    nums = {q: id_number(q) for q in ids}
+    if all(n is not None for n in nums.values()):
+        odd = [q for q in ids if nums[q] % 2 == 1]
+        even = [q for q in ids if nums[q] % 2 == 0]
+    else:
+        odd, even = ids[0::2], ids[1::2]
+    return (float(np.mean([per_query[q][metric] for q in odd])), float(np.mean([per_query[q][metric] for q in even])))
 
 
 def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
@@ -74,7 +92,7 @@ def run_vaswani(index_root: Path, queries: int | None) -> tuple[str, dict]:
                      "" if not sig else f"{sig['delta']:+.4f} (p={sig['p_randomization']:.3f})",
                      f"{h1:.4f} / {h2:.4f}", f"{r['metrics']['recall_100']:.4f}", f"{r['metrics']['map_cut_100']:.4f}",
                      fmt(r["timing"]["query_ms_p50"], 1), f"{r['timing']['query_ms_p50'] / base_ms:.2f}x"])
-    text = table(["config", "nDCG@10", "Δ vs before (p)", "odd / even half", "R@100", "MAP@100", "p50 ms",
+    text = table(["config", "nDCG@10", "Δ vs before (p)", "odd / even ids", "R@100", "MAP@100", "p50 ms",
                   "p50 / before"], rows)
     return text, {"results": res["results"], "significance": res["significance"], "run_dir": res["run_dir"]}
 
@@ -97,7 +115,7 @@ def run_cutoff(index_root: Path, queries: int | None) -> str:
     base = SearchConfig(route="off")
     for q in qs:
         q = dataclasses.replace(q, k=10)
-        runs = [s.retrievers[name].retrieve(q, base.depth) for name in ("bm25", "dense")]
+        runs = [s.retrievers[name].with_config(base).retrieve(q, base.depth) for name in ("bm25", "dense")]
         top = s.assemble(q, runs, base)
         rel = {d for d, v in bench.qrels.get(q.id, {}).items() if v > 0}
         for m in modes:
@@ -119,6 +137,7 @@ def run_docqa(index_root: Path) -> str:
     import polyseek
     from polyseek.config import SearchConfig
     from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.compare import randomization_test
     from polyseek.eval.metrics import aggregate, evaluate, read_qrels
     from polyseek.retrieve.route import page_key
 
@@ -126,13 +145,20 @@ def run_docqa(index_root: Path) -> str:
     bench = load_benchmark(root, k=20)
     qrels = read_qrels(root / "qrels-pages.tsv")
     qs = [q for q in bench.queries if qrels.get(q.id)]
-    idx = polyseek.open(index_root / "docqa", create=False)
+    idx = polyseek.open(index_root / "docqa")
+    idx.add([bench_dir("pdf-corpus") / "corpus"])  # a hash check per file once built
     rows = []
     metrics = ["recall_5", "ndcg_cut_10"]
-    for name, cfg in [("bm25", SearchConfig(signals=("bm25",), route="off")),
-                      ("dense", SearchConfig(signals=("dense",), route="off")),
-                      ("hybrid (before)", SearchConfig(route="off")),
-                      ("default (new)", SearchConfig())]:
+    base_pq = None
+    for name, cfg in [("bm25 (1.5/0.75)", SearchConfig(signals=("bm25",), bm25_k1=1.5, bm25_b=0.75)),
+                      ("bm25 (0.9/0.4)", SearchConfig(signals=("bm25",))),
+                      ("dense", SearchConfig(signals=("dense",))),
+                      ("route off (rrf, bm25 1.5/0.75)", SearchConfig(route="off", **BEFORE)),
+                      ("default before (rrf, bm25 1.5/0.75)", SearchConfig(**BEFORE)),
+                      ("default (new: dbsf, bm25 0.9/0.4)", SearchConfig()),
+                      ("rrf, bm25 0.9/0.4", SearchConfig(fusion="rrf")),
+                      ("new + adaptive weights", SearchConfig(adaptive=True)),
+                      ("new + cpn", SearchConfig(prior="cpn"))]:
         run, ms = {}, []
         for q in qs:
             t0 = time.perf_counter()
@@ -145,10 +171,102 @@ def run_docqa(index_root: Path) -> str:
                     prev = min(prev - 1e-6, h.score) if r else h.score
                     r[pid] = prev
             run[q.id] = r
-        agg = aggregate(evaluate(qrels, run, metrics), metrics)
-        rows.append([name, f"{agg['recall_5']:.4f}", f"{agg['ndcg_cut_10']:.4f}", fmt(float(np.median(ms)), 1)])
+        pq = evaluate(qrels, run, metrics)
+        agg = aggregate(pq, metrics)
+        if name.startswith("default before"):
+            base_pq = pq
+        delta = {m: "" for m in metrics}
+        if base_pq is not None and pq is not base_pq:
+            for m in metrics:
+                a, b = [base_pq[q][m] for q in sorted(pq)], [pq[q][m] for q in sorted(pq)]
+                delta[m] = f" ({np.mean(b) - np.mean(a):+.4f}, p={randomization_test(a, b):.3f})"
+        h1, h2 = halves(pq)
+        rows.append([name, f"{agg['recall_5']:.4f}{delta['recall_5']}",
+                     f"{agg['ndcg_cut_10']:.4f}{delta['ndcg_cut_10']}", f"{h1:.4f} / {h2:.4f}", fmt(float(np.median(ms)), 1)])
     idx.close()
-    return table(["config", "page R@5", "page nDCG@10", "p50 ms"], rows) + f"\n\n{len(qs)} answerable questions."
+    return (table(["config", "page R@5 (Δ vs default before, p)", "page nDCG@10 (Δ, p)", "nDCG@10 odd / even ids",
+                   "p50 ms"], rows) + f"\n\n{len(qs)} answerable questions.")
+
+
+def run_latency(index_root: Path, rounds: int = 3) -> str:
+    """Query latency of the new default against the default before, interleaved query by query (the order of the
+    two alternates) so load on a shared machine falls on both alike; one warm-up query each."""
+    import polyseek
+    from polyseek.config import SearchConfig
+    from polyseek.eval.datasets import load_benchmark
+
+    bench = load_benchmark(bench_dir("vaswani"), k=100)
+    idx = polyseek.open(index_root / "vaswani", create=False)
+    cfgs = {"default before (rrf, bm25 1.5/0.75)": SearchConfig(**BEFORE),
+            "default (new: dbsf, bm25 0.9/0.4)": SearchConfig()}
+    ms: dict[str, list[float]] = {n: [] for n in cfgs}
+    qs = bench.judged_queries
+    for c in cfgs.values():
+        idx.search_query(qs[0], c)
+    for r in range(rounds):
+        for i, q in enumerate(qs):
+            order = list(cfgs.items()) if (i + r) % 2 == 0 else list(cfgs.items())[::-1]
+            for name, c in order:
+                t0 = time.perf_counter()
+                idx.search_query(q, c)
+                ms[name].append((time.perf_counter() - t0) * 1000)
+    idx.close()
+    base = float(np.median(ms[next(iter(cfgs))]))
+    rows = [[n, fmt(float(np.median(v)), 1), fmt(float(np.percentile(v, 95)), 1), f"{np.median(v) / base:.2f}x"]
+            for n, v in ms.items()]
+    return table(["config", "p50 ms", "p95 ms", "p50 / before"], rows) + \
+        f"\n\n{len(qs)} queries x {rounds} rounds, k = 100, interleaved."
+
+
+def unique_words(idx, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`n` (word, asset id) pairs: a word of a random unit whose stemmed term occurs in that unit alone."""
+    import random
+    import re
+
+    kw = idx.searcher().retrievers["bm25"].index
+    stem = kw.stemmer.word
+    rng = random.Random(seed)
+    rows = list(range(len(kw.unit_ids)))
+    rng.shuffle(rows)
+    pat = re.compile(r"(?u)\b\w\w+\b")
+    out: list[tuple[str, str]] = []
+    for i in rows:
+        if len(out) >= n:
+            break
+        if not kw.live[i]:
+            continue
+        text = idx.searcher().lookup([kw.unit_ids[i]], ["id", "text"]).get(kw.unit_ids[i], {}).get("text") or ""
+        words = [w for w in pat.findall(text) if not w.isdigit()]
+        rng.shuffle(words)
+        for w in words:
+            t = stem(w)
+            if t and kw.document_frequency(t) == 1:
+                out.append((w, str(kw.asset_ids[i])))
+                break
+    return out
+
+
+def run_unique(index_root: Path, n: int = 600) -> str:
+    """Known-item check: a one-word query whose word occurs in one vaswani record must find that record first (the
+    case RRF ties made hard in issue 16, and plain DBSF breaks: the match is alone in the BM25 run)."""
+    import polyseek
+    from polyseek.config import SearchConfig
+    from polyseek.types import Query
+
+    from polyseek.eval.datasets import load_benchmark
+    from polyseek.eval.runner import build_index
+
+    idx, _ = build_index(load_benchmark(bench_dir("vaswani"), k=10), index_root / "vaswani")
+    items = unique_words(idx, n)
+    rows = []
+    for name, cfg in [("default before (rrf, bm25 1.5/0.75)", SearchConfig(**BEFORE)),
+                      ("default (new: dbsf, bm25 0.9/0.4)", SearchConfig()),
+                      ("bm25 alone", SearchConfig(signals=("bm25",)))]:
+        ok = sum(1 for w, aid in items
+                 if [h.asset.id for h in idx.search_query(Query(text=w, k=1), cfg)][:1] == [aid])
+        rows.append([name, f"{ok}/{len(items)}"])
+    idx.close()
+    return table(["config", "unique word's record first"], rows)
 
 
 def run_coco(index_root: Path) -> str:
@@ -168,7 +286,7 @@ def run_coco(index_root: Path) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", default="vaswani,cutoff,docqa,coco")
+    ap.add_argument("--sets", default="vaswani,latency,unique,cutoff,docqa,coco")
     ap.add_argument("--index-root", default="/tmp/polyseek-ranking")
     ap.add_argument("--queries", type=int, default=None, help="only the first N vaswani queries (smoke runs)")
     ap.add_argument("--no-write", action="store_true")
@@ -180,7 +298,13 @@ def main(argv=None):
     with quiet_logs():
         if "vaswani" in sets:
             text, _ = run_vaswani(root, a.queries)
-            parts += ["### vaswani: ablation (93 queries; * = p < 0.05, paired randomization test vs before)", text]
+            parts += ["### vaswani: ablation (93 queries; * = p < 0.05, paired randomization test vs default before)",
+                      text]
+        if "latency" in sets:
+            parts += ["### vaswani: query latency, new default vs default before (same process, interleaved)",
+                      run_latency(root)]
+        if "unique" in sets:
+            parts += ["### Unique-word known items on vaswani (600 one-word queries, seed 0)", run_unique(root)]
         if "cutoff" in sets:
             parts += ["### Dynamic cutoff on vaswani (k = 10; set metrics over the hits returned)",
                       run_cutoff(root, a.queries)]

@@ -93,8 +93,10 @@ class SearchConfig:
     """How a query is answered: which signals, how they are fused, how deep each signal looks."""
 
     signals: tuple[str, ...] = ()  # empty: every signal the index and query support
-    fusion: str = "rrf"  # a name registered in polyseek.retrieve.fuse.fusions
+    fusion: str = "dbsf"  # a name registered in polyseek.retrieve.fuse.fusions; DBSF: docs/benchmarks.md "Adaptive ranking"
     rrf_k: int = 60
+    bm25_k1: float = 0.9  # BM25 term-frequency saturation; Anserini's default (store/keyword.py)
+    bm25_b: float = 0.4  # BM25 length normalisation; Anserini's default
     weights: tuple[tuple[str, float], ...] = ()  # per-signal weights for weighted fusion methods
     depth: int = 100  # candidates taken from each signal before fusion
     group: bool = True  # one hit per asset, best unit first

@@ -72,7 +72,7 @@ class SearchIn(BaseModel):
     k: int = Field(10, ge=1, le=1000)
     filters: FiltersIn = Field(default_factory=FiltersIn)
     signals: list[str] = Field(default_factory=list, description="Only these signals (bm25, dense, visual, ...).")
-    fusion: str = Field("rrf", max_length=40)
+    fusion: Optional[str] = Field(None, max_length=40, description="dbsf (default), rrf, combsum, ...")
     cutoff: str = Field("none", max_length=20, description="auto, none, or a threshold in (0, 1] relative to the "
                         "top hit: show only the hits that stand out (the web UI sends auto).")
     route: Literal["auto", "off"] = Field("auto", description="auto: signals and granularity chosen per query.")

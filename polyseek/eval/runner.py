@@ -34,6 +34,7 @@ from .metrics import DEFAULT_METRICS, Run, aggregate, evaluate, trec_eval, write
 
 TEXT_SIGNALS = ("bm25", "dense")
 SCORE_METHODS = ("combsum", "combmnz", "combmax", "wsum")
+SELF_NORMALISING = ("rrf", "dbsf")  # fusion methods that bring their own normalisation
 NORMS = ("minmax", "zscore", "max", "sum", "rank", "borda")
 RECALL_CURVE_K = 100
 LIBRARIES = ("polyseek", "lancedb", "pylance", "pyarrow", "torch", "sentence-transformers", "transformers",
@@ -48,29 +49,30 @@ log = logging.getLogger(__name__)
 def named_config(name: str, signals: Sequence[str] = (), *, depth: int = 100) -> SearchConfig:
     """A SearchConfig from a short name.
 
-    ``bm25``, ``dense``, ``visual``… (any signal of the index): that signal alone. ``hybrid``: RRF over every
-    signal the index has and the query supports. ``hybrid-<method>`` (combsum, combmnz, combmax, wsum): that
-    method on min-max normalised scores. ``hybrid-<norm>`` (zscore, minmax, rank, …): CombSUM on that
-    normalisation. ``hybrid-<method>-<norm>``: both. ``hybrid-text``: RRF over bm25 and dense only.
+    ``bm25``, ``dense``, ``visual``… (any signal of the index): that signal alone. ``hybrid``: the default
+    SearchConfig (DBSF fusion) over every signal the index has and the query supports. ``hybrid-rrf``,
+    ``hybrid-dbsf``: that fusion. ``hybrid-<method>`` (combsum, combmnz, combmax, wsum): that method on min-max
+    normalised scores. ``hybrid-<norm>`` (zscore, minmax, rank, …): CombSUM on that normalisation.
+    ``hybrid-<method>-<norm>``: both. ``hybrid-text``: the default fusion over bm25 and dense only.
     """
     if name in signals:
         return SearchConfig(signals=(name,), depth=depth)
     if name == "hybrid":
-        return SearchConfig(signals=(), fusion="rrf", depth=depth)
+        return SearchConfig(signals=(), depth=depth)
     if name == "hybrid-text":
         return SearchConfig(signals=tuple(s for s in signals if s in TEXT_SIGNALS) or TEXT_SIGNALS, depth=depth)
     if name.startswith("hybrid-"):
         parts = name.split("-")[1:]
         method, norm = "combsum", "minmax"
-        if parts and parts[0] in (*SCORE_METHODS, "rrf"):
+        if parts and parts[0] in (*SCORE_METHODS, *SELF_NORMALISING):
             method = parts.pop(0)
-            if method == "rrf":
+            if method in SELF_NORMALISING:
                 norm = None
         if parts and parts[0] in NORMS and len(parts) == 1:
             norm = parts.pop(0)
         if not parts:
             return SearchConfig(signals=(), fusion=method if norm is None else f"{method}:{norm}", depth=depth)
-    known = [*signals, "hybrid", "hybrid-text", *(f"hybrid-{m}" for m in SCORE_METHODS),
+    known = [*signals, "hybrid", "hybrid-text", *(f"hybrid-{m}" for m in (*SELF_NORMALISING, *SCORE_METHODS)),
              *(f"hybrid-{n}" for n in NORMS)]
     raise UnknownNameError(
         f"unknown config {name!r}; choose from: {', '.join(known)}, hybrid-<method>-<norm>, or a .json/.toml file"
@@ -114,7 +116,7 @@ def ablation_configs(signals: Sequence[str], base: SearchConfig | None = None) -
     """Full fusion over every signal, then the same minus each signal in turn."""
     import dataclasses
 
-    base = base or SearchConfig(fusion="rrf")
+    base = base or SearchConfig()
     full = list(base.signals or signals)
     out = {"all": dataclasses.replace(base, signals=tuple(full))}
     if len(full) > 1:

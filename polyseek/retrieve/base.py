@@ -52,6 +52,11 @@ class Retriever:
         """The `depth` best units for `query`, best first; `mask`: the unit ids a filter allows (None: all)."""
         raise NotImplementedError
 
+    def with_config(self, config) -> "Retriever":
+        """This signal as a SearchConfig asks for it (its scoring parameters, e.g. BM25's k1 and b); a signal
+        without parameters is itself."""
+        return self
+
     def accepts(self, query: Query) -> bool:
         has = set()
         if query.text and query.text.strip():

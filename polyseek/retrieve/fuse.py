@@ -68,15 +68,24 @@ def norm_sum(scores: Mapping[str, float]) -> Scores:
     return {d: (s - lo) / den for d, s in scores.items()}
 
 
-def norm_dbsf(scores: Mapping[str, float]) -> Scores:
+def norm_dbsf(scores: Mapping[str, float], n: int | None = None) -> Scores:
     """Distribution-based score normalisation (Qdrant 1.11's DBSF, after Mazzeschi 2023): map
-    [mean - 3 std, mean + 3 std] of this run's scores onto [0, 1] (not clipped, as Qdrant does not clip)."""
+    [mean - 3 std, mean + 3 std] of this run's scores onto [0, 1] (not clipped, as Qdrant does not clip; population
+    std). A run with no spread maps to 0.5, as in Qdrant.
+
+    `n`: the statistics describe the signal's top `n`, and a shorter run is padded with zeros: a signal that ran
+    out of matches before `n` scores every other unit 0 (BM25 without a query term, no verified inliers). Without
+    this a unique-word BM25 match, alone in its run, has no spread and sinks under dense-only neighbours."""
     if not scores:
         return {}
     vals = list(scores.values())
-    mean = math.fsum(vals) / len(vals)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / len(vals))
-    lo, den = mean - 3 * std, max(6 * std, _EPS)
+    total = max(len(vals), n or 0)
+    pad = total - len(vals)
+    mean = math.fsum(vals) / total
+    std = math.sqrt((math.fsum((v - mean) ** 2 for v in vals) + pad * mean * mean) / total)
+    if std <= _EPS:
+        return dict.fromkeys(scores, 0.5)
+    lo, den = mean - 3 * std, 6 * std
     return {d: (s - lo) / den for d, s in scores.items()}
 
 
@@ -228,10 +237,12 @@ def wsum(runs: Runs, weights: Weights = None) -> Scores:
 
 
 @register_fusion("dbsf", weighted=True)
-def dbsf(runs: Runs, weights: Weights = None) -> Scores:
+def dbsf(runs: Runs, weights: Weights = None, sizes: Mapping[str, int] | None = None) -> Scores:
     """Distribution-based score fusion as Qdrant defines it: each run normalised by mean ± 3 std
-    (`norm_dbsf`), then summed (weighted when weights are given; a missing doc contributes 0)."""
-    return wsum({name: norm_dbsf(r) for name, r in runs.items()}, weights=weights)
+    (`norm_dbsf`), then summed (weighted when weights are given; a missing doc contributes 0). `sizes`: run name
+    -> the depth its signal was asked for, for runs that came back shorter (their statistics count the zeros)."""
+    sizes = sizes or {}
+    return wsum({name: norm_dbsf(r, sizes.get(name)) for name, r in runs.items()}, weights=weights)
 
 
 def adaptive_weights(runs: Runs, top: int = 1, floor: float = 0.25) -> dict[str, float]:

@@ -28,10 +28,12 @@ from .hydrate import DISPLAY_COLUMNS, hydrate
 from .rerank.base import Candidate, get_reranker
 
 
-def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: bool = False) -> dict[str, float]:
+def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: bool = False,
+              sizes: dict[str, int] | None = None) -> dict[str, float]:
     """Fuse per-signal runs. With `single` (the query used one signal) the signal's raw scores are kept, so
     `--signal bm25` shows BM25 scores; otherwise the fusion method applies even if only one signal found
-    anything, so scores stay comparable across queries."""
+    anything, so scores stay comparable across queries. `sizes`: signal -> depth asked, for signals that found
+    fewer units (DBSF counts their missing scores as the zeros they are)."""
     if not runs:
         return {}
     if single and len(runs) == 1:
@@ -41,6 +43,8 @@ def fuse_runs(runs: dict[str, dict[str, float]], config: SearchConfig, single: b
     if config.adaptive:
         weights = {n: (weights or {}).get(n, 1.0) * w for n, w in adaptive_weights(runs).items()}
     kw = {"k": config.rrf_k} if config.fusion == "rrf" else {}
+    if config.fusion == "dbsf" and sizes:
+        kw["sizes"] = {n: d for n, d in sizes.items() if n in runs}
     return fuse(runs, method=config.fusion, weights=weights, **kw)
 
 
@@ -68,9 +72,10 @@ def group_runs(runs: Sequence[SignalRun], key: Callable[[str, str], str] | None 
 
 
 def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, single: bool = False,
-                     granularity: str | None = None):
+                     granularity: str | None = None, depth: int | None = None):
     """The `n` best fused candidates (asset- or unit-level, per `config.group`, or per the router's
-    `granularity`: page groups by PDF page, passage/block/region keep units apart) and the signals' unit details."""
+    `granularity`: page groups by PDF page, passage/block/region keep units apart) and the signals' unit details.
+    `depth`: units each signal was asked for; a signal that returned fewer ran out of matches."""
     group = config.group if granularity is None else granularity in ("document", "image", "page")
     key = None
     if granularity == "page":
@@ -79,10 +84,11 @@ def fused_candidates(runs: Sequence[SignalRun], config: SearchConfig, n: int, si
         key = page_key
     asset_best, unit_scores, unit_asset, extras = group_runs(runs, key)
     real_asset = {u: a for r in runs for u, a in zip(r.unit_ids, r.asset_ids)}
-    unit_fused = fuse_runs(unit_scores, config, single)
+    sizes = {r.signal: depth for r in runs if depth and len(r) < depth}
+    unit_fused = fuse_runs(unit_scores, config, single, sizes)
     out: list[Candidate] = []
     if group:
-        asset_fused = fuse_runs(asset_best, config, single)
+        asset_fused = fuse_runs(asset_best, config, single, sizes)
         best_unit: dict[str, tuple[float, str]] = {}
         for uid, s in unit_fused.items():
             aid = unit_asset[uid]
@@ -123,7 +129,7 @@ class Searcher:
         if unknown:
             raise QueryError(f"signal(s) {', '.join(unknown)} not available in this index; "
                              f"choose from: {', '.join(self.retrievers)}")
-        return [self.retrievers[n] for n in names if self.retrievers[n].accepts(query)]
+        return [self.retrievers[n].with_config(config) for n in names if self.retrievers[n].accepts(query)]
 
     def mask(self, query: Query):
         """Unit ids the query's filters allow (None: no filter)."""
@@ -210,7 +216,7 @@ class Searcher:
             return []
         reranker = self.reranker(config)
         n = query.k if config.rerank == "none" else max(query.k, config.rerank_depth)
-        candidates, extras = fused_candidates(runs, config, n, single, granularity)
+        candidates, extras = fused_candidates(runs, config, n, single, granularity, depth=max(config.depth, query.k))
         if config.rerank != "none":
             head = reranker.rerank(query, candidates[: config.rerank_depth],
                                    lambda ids: self.lookup(ids, DISPLAY_COLUMNS))

@@ -132,7 +132,7 @@ def refine_runs(searcher, query, runs: list[SignalRun], config, mask=None) -> tu
     by = {r.signal: r for r in runs}
     depth = max(config.depth, query.k)
     done: dict[str, dict] = {}
-    rets = searcher.retrievers
+    rets = {n: r.with_config(config) for n, r in searcher.retrievers.items()}
     fused = fused_feedback(runs, config) if config.fb_source == "fused" else None
 
     def feedback_of(signal: str) -> tuple[list[str], list[float]]:

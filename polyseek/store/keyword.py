@@ -3,9 +3,10 @@
 Segments hold postings (term → rows, term frequency) and document lengths, never scores: BM25 (Lucene's idf and
 bm25s's term-frequency saturation, Lù 2024; Kamphuis et al. 2020) is computed at query time from statistics shared
 by all segments (live documents, their average length, each term's document frequency), so an index grown by
-segments scores exactly as one built at once. An index run adds one segment for new and changed assets and marks
-the rows of changed and removed assets dead (Lucene's segments and live-docs bitmaps); segments are merged when
-there are too many, and merged without the dead rows when a third of the rows are dead.
+segments scores exactly as one built at once, and k1 and b are query-time parameters, not part of the index. An
+index run adds one segment for new and changed assets and marks the rows of changed and removed assets dead
+(Lucene's segments and live-docs bitmaps); segments are merged when there are too many, and merged without the dead
+rows when a third of the rows are dead.
 
 The keyword index is derived data: it is stamped with the store version it reflects and keeps the content hash of
 every asset it holds; a stale one is synced with the store by those hashes (or rebuilt), never trusted as it is.
@@ -29,7 +30,10 @@ log = logging.getLogger(__name__)
 
 STOPWORDS = "en"
 FORMAT = 2  # on-disk format of keyword/ (1: one bm25s index of precomputed scores)
-K1, B = 1.5, 0.75  # bm25s's defaults, which the keyword index used before segments
+# Anserini's BM25 defaults (Yang, Fang & Lin 2017; Pyserini's baselines): less length normalisation than the usual
+# b = 0.75, which favours short units more. On vaswani hybrid nDCG@10 goes 0.489 -> 0.511 (RRF), on both halves of the
+# queries; bm25s's 1.5 / 0.75 were used before (docs/benchmarks.md, "Adaptive ranking").
+K1, B = 0.9, 0.4
 MAX_SEGMENTS = 8  # more than this: every segment but the largest is merged into one
 MAX_DEAD_FRACTION = 1 / 3  # more dead rows than this: all segments are merged without them
 REBUILD_FRACTION = 0.5  # syncing more than this share of the assets: rebuild from the store instead
@@ -189,15 +193,31 @@ class KeywordIndex:
         self._starts = np.cumsum([0] + [s.n_rows for s in self.segments])
         doclen = np.concatenate([s.doclen for s in self.segments]) if self.segments else np.zeros(0, np.int32)
         self.n_docs = int(live.sum())
-        avg = float(doclen[live].mean()) if self.n_docs else 1.0
-        # bm25s's saturation: tf / (tf + k1 (1 - b + b dl / avgdl)); the denominator's constant part per row.
-        self._norm = (K1 * ((1 - B) + B * doclen / (avg or 1.0))).astype(np.float64)
+        self._doclen = doclen
+        self._avgdl = float(doclen[live].mean()) if self.n_docs else 1.0
+        self._norms: dict[tuple[float, float], np.ndarray] = {}
+        self._norm = self.norm(K1, B)
         self._seg_df = seg_df if seg_df is not None else [
             s.df(~d, s.n_terms) for s, d in zip(self.segments, self.dead)]
         df = np.zeros(n_terms, np.int64)
         for sd in self._seg_df:
             df[:len(sd)] += sd
         self.df = df
+
+    def norm(self, k1: float, b: float) -> np.ndarray:
+        """bm25s's saturation is tf / (tf + k1 (1 - b + b dl / avgdl)): the denominator's constant part per row,
+        kept for the few (k1, b) pairs asked for."""
+        key = (float(k1), float(b))
+        got = self._norms.get(key)
+        if got is None:
+            if not (k1 >= 0 and 0 <= b <= 1):
+                from ..errors import ConfigError
+
+                raise ConfigError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+            got = (key[0] * ((1 - key[1]) + key[1] * self._doclen / (self._avgdl or 1.0))).astype(np.float64)
+            if len(self._norms) < 4:
+                self._norms[key] = got
+        return got
 
     def id_index(self):
         """A pandas Index over the live unit ids in row order (the store's scan order after a full build and
@@ -368,7 +388,7 @@ class KeywordIndex:
         feather.write_feather(pa.table({"asset_id": pa.array(ids, pa.string()),
                                         "hash": pa.array([self.hashes[a] for a in ids], pa.string())}),
                               str(folder / hashes_file), compression="uncompressed")
-        meta = {"format": FORMAT, "version": self.version, "k1": K1, "b": B, "order": [s.name for s in self.segments],
+        meta = {"format": FORMAT, "version": self.version, "order": [s.name for s in self.segments],
                 "segments": segs, "terms": terms_file, "terms_count": len(self.terms), "hashes": hashes_file,
                 "rows": [s.n_rows for s in self.segments]}
         tmp = folder / f".meta-{gen}.json"
@@ -403,7 +423,7 @@ class KeywordIndex:
         folder = Path(folder)
         for _ in range(3):
             meta = _read_meta(folder)
-            if not meta or meta.get("format") != FORMAT or meta.get("k1") != K1 or meta.get("b") != B:
+            if not meta or meta.get("format") != FORMAT:  # k1 and b are query-time: any saved pair loads
                 return None
             try:
                 segments, dead = [], []
@@ -428,10 +448,10 @@ class KeywordIndex:
         t = self._vocab.get(term)
         return int(self.df[t]) if t is not None else 0
 
-    def weighted_scores(self, terms: dict[str, float]) -> np.ndarray | None:
+    def weighted_scores(self, terms: dict[str, float], *, k1: float = K1, b: float = B) -> np.ndarray | None:
         """sum_t w_t * BM25(t, d) over the stemmed terms the index knows; None when it knows none."""
         weights = {self._vocab[t]: float(w) for t, w in terms.items() if t in self._vocab and w > 0}
-        return self._score_ids(weights)
+        return self._score_ids(weights, k1, b)
 
     def gather(self, scores: np.ndarray | None, unit_ids) -> np.ndarray:
         """`scores` (one per row) picked out for `unit_ids` (their live rows); 0 for units unknown here, or when
@@ -446,22 +466,23 @@ class KeywordIndex:
         out[ok] = scores[np.flatnonzero(self.live)[pos[ok]]]
         return out
 
-    def scores(self, text: str) -> np.ndarray | None:
+    def scores(self, text: str, *, k1: float = K1, b: float = B) -> np.ndarray | None:
         """BM25 of every row for a query (0 for dead rows); None when no query term occurs in a live row.
         Repeated query terms count again, as in bm25s."""
         weights: dict[int, float] = {}
         for t in self.stemmer.tokens(text):
             if t in self._vocab:
                 weights[self._vocab[t]] = weights.get(self._vocab[t], 0.0) + 1.0
-        return self._score_ids(weights)
+        return self._score_ids(weights, k1, b)
 
-    def _score_ids(self, weights: dict[int, float]) -> np.ndarray | None:
+    def _score_ids(self, weights: dict[int, float], k1: float = K1, b: float = B) -> np.ndarray | None:
         """sum over term ids t of weights[t] * BM25(t, row), with the statistics shared by all segments."""
         if not self.n_docs:
             return None
         ids = [t for t in weights if self.df[t] > 0]
         if not ids:
             return None
+        norm = self._norm if (k1, b) == (K1, B) else self.norm(k1, b)
         n = self.n_docs
         out = np.zeros(len(self.unit_ids), dtype=np.float32)
         for t in ids:
@@ -475,7 +496,7 @@ class KeywordIndex:
                     continue
                 rows = s.indices[a:b] + start
                 tf = s.tf[a:b].astype(np.float64)
-                out[rows] += idf * (tf / (self._norm[rows] + tf)).astype(np.float32)
+                out[rows] += idf * (tf / (norm[rows] + tf)).astype(np.float32)
         if len(self._dead_rows):
             out[self._dead_rows] = 0.0
         return out

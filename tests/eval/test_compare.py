@@ -59,7 +59,8 @@ def test_compare_systems_marks_the_table():
 def test_named_configs():
     sig = ["bm25", "dense", "visual"]
     assert named_config("bm25", sig) == SearchConfig(signals=("bm25",))
-    assert named_config("hybrid", sig).fusion == "rrf" and named_config("hybrid", sig).signals == ()
+    assert named_config("hybrid", sig) == SearchConfig() and SearchConfig().fusion == "dbsf"
+    assert named_config("hybrid-rrf", sig).fusion == "rrf" and named_config("hybrid-dbsf", sig).fusion == "dbsf"
     assert named_config("hybrid-text", sig).signals == ("bm25", "dense")
     assert named_config("hybrid-combsum", sig).fusion == "combsum:minmax"
     assert named_config("hybrid-zscore", sig).fusion == "combsum:zscore"

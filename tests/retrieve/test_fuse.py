@@ -127,7 +127,21 @@ def test_dbsf_is_qdrant_mean_plus_minus_three_std():
     assert got == pytest.approx({"a": want1["a"] + 1 / 3, "b": want1["b"], "c": want1["c"], "d": 2 / 3})
     # weights scale each normalised run; a constant run normalises to 0.5 instead of dividing by zero
     assert F.dbsf({"r1": r1, "r2": r2}, weights={"r2": 0.0}) == pytest.approx({**want1, "d": 0.0})
-    assert F.norm_dbsf({"x": 1.0, "y": 1.0}) == pytest.approx({"x": 0.0, "y": 0.0})
+    assert F.norm_dbsf({"x": 1.0, "y": 1.0}) == pytest.approx({"x": 0.5, "y": 0.5})
+
+
+def test_dbsf_counts_the_zeros_of_a_run_that_ran_out_of_matches():
+    # BM25 matched one unit of the 100 asked for: the other 99 score 0, so the match stands far above its list
+    alone = F.norm_dbsf({"rare": 4.0}, n=100)
+    mean, std = 0.04, (3.96 ** 2 / 100 + 99 * 0.04 ** 2 / 100) ** 0.5
+    assert alone["rare"] == pytest.approx((4.0 - (mean - 3 * std)) / (6 * std)) and alone["rare"] > 2
+    assert F.norm_dbsf({"rare": 4.0}) == {"rare": 0.5}  # without n: no spread, Qdrant's 0.5
+    dense = {f"d{i}": 0.6 - 0.002 * i for i in range(100)}  # a full dense run: n changes nothing
+    assert F.norm_dbsf(dense, n=100) == pytest.approx(F.norm_dbsf(dense))
+    fused = F.dbsf({"bm25": {"rare": 4.0}, "dense": dense}, sizes={"bm25": 100})
+    assert max(fused, key=fused.get) == "rare"
+    plain = F.dbsf({"bm25": {"rare": 4.0}, "dense": dense})
+    assert max(plain, key=plain.get) == "d0"  # what sizes prevents: the unique match under a dense neighbour
 
 
 def test_adaptive_weights_favour_the_run_whose_top_stands_out():

@@ -1,5 +1,6 @@
-"""A file that only BM25 finds by a unique word is the top hit under the default hybrid fusion (RRF), even when
-an unrelated file is the dense signal's nearest neighbour (issue 16: 499 of 600 such queries were lost to ties)."""
+"""A file that only BM25 finds by a unique word is the top hit under RRF, whose ties are decided by the evidence, and
+under the default fusion (DBSF), even when an unrelated file is the dense signal's nearest neighbour (issue 16: 499
+of 600 such queries were lost to ties)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,11 @@ def test_unique_word_only_bm25_finds_wins_the_rrf_tie(tmp_path):
     # depth=1: the dense run holds one file, as at scale (depth 100) it holds none of a rare word's files.
     dense = idx.search("kestrelbane", k=1, config=SearchConfig(signals=("dense",), depth=1))
     assert dense[0].asset.id != "zz-target"  # the situation of the issue: an unrelated dense-only hit
-    hits = idx.search("kestrelbane", k=3, config=SearchConfig(depth=1))
+    hits = idx.search("kestrelbane", k=3, config=SearchConfig(depth=1, fusion="rrf"))
     assert hits[0].asset.id == "zz-target", [(h.asset.id, h.score, h.signals) for h in hits]
     assert set(hits[0].signals) == {"bm25"} and hits[1].asset.id == dense[0].asset.id
     assert hits[0].score == hits[1].score  # a real tie, decided by the evidence
+    # DBSF: the match is alone in its run; counted against the zeros of the units BM25 does not match it stands out
+    for depth in (1, 100):
+        hits = idx.search("kestrelbane", k=3, config=SearchConfig(depth=depth))
+        assert hits[0].asset.id == "zz-target" and hits[0].score > hits[1].score, [(h.asset.id, h.score) for h in hits]

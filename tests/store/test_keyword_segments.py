@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from polyseek.errors import ConfigError
 from polyseek.store import keyword as kwmod
 from polyseek.store.keyword import KeywordIndex
 
@@ -29,7 +30,7 @@ def corpus(n: int, seed: int) -> list[str]:
     return out
 
 
-def reference_scores(docs: dict[str, str], query: str) -> dict[str, float]:
+def reference_scores(docs: dict[str, str], query: str, k1: float = kwmod.K1, b: float = kwmod.B) -> dict[str, float]:
     """bm25s itself, built at once over the live documents: the reference the segments must equal."""
     import bm25s
     import Stemmer
@@ -37,7 +38,7 @@ def reference_scores(docs: dict[str, str], query: str) -> dict[str, float]:
     ids = list(docs)
     tok = bm25s.tokenize([docs[i] for i in ids], stopwords="en", stemmer=Stemmer.Stemmer("english"),
                          show_progress=False)
-    bm = bm25s.BM25()
+    bm = bm25s.BM25(k1=k1, b=b)
     bm.index(tok, show_progress=False)
     q = [t for t in kwmod.TermStemmer().tokens(query) if t in bm.vocab_dict]
     if not q:
@@ -120,6 +121,27 @@ def test_a_third_dead_merges_everything_without_dead_rows():
     assert len(kw) == 60  # the old object is untouched (readers may hold it)
 
 
+def test_k1_and_b_are_query_time_parameters(tmp_path):
+    docs = {f"u{i}": t for i, t in enumerate(corpus(80, seed=3))}
+    kw = KeywordIndex.build(list(docs), list(docs), list(docs.values()), 1)
+    for k1, b in [(1.5, 0.75), (1.2, 0.75), (0.9, 0.4), (2.0, 0.0)]:
+        for q in QUERIES[:5]:
+            s = kw.scores(q, k1=k1, b=b)
+            got = {u: float(v) for u, v in zip(kw.unit_ids, s) if v > 0}
+            want = reference_scores(docs, q, k1=k1, b=b)
+            assert got.keys() == want.keys() and all(got[u] == pytest.approx(want[u], rel=1e-5) for u in want)
+    # the pair changes the ranking (length normalisation), and an index saved under other defaults still loads
+    assert not np.allclose(kw.scores("neural ranking", k1=1.5, b=0.75), kw.scores("neural ranking", k1=0.9, b=0.0))
+    folder = tmp_path / "keyword"
+    kw.save(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "k1": 1.5, "b": 0.75}))  # written before k1/b moved out
+    again = KeywordIndex.load(folder)
+    assert again is not None and np.array_equal(again.scores("vector"), kw.scores("vector"))
+    with pytest.raises(ConfigError, match="0 <= b <= 1"):
+        kw.scores("vector", k1=1.2, b=1.5)
+
+
 def test_other_formats_and_broken_files_are_not_trusted(tmp_path):
     folder = tmp_path / "keyword"
     folder.mkdir()
@@ -164,3 +186,9 @@ def test_index_runs_grow_the_keyword_index_by_segments(tmp_path):
         want = {u.split("#")[0]: s for u, s in reference_scores(docs, q).items()}
         assert got.keys() == want.keys() and all(got[u] == pytest.approx(want[u], rel=1e-5) for u in want)
     assert idx.search("river bridge city neural", config=SearchConfig(signals=("bm25",)), k=1)[0].asset.id == "new1"
+
+
+def test_search_config_defaults_are_the_index_defaults():
+    from polyseek.config import SearchConfig
+
+    assert (SearchConfig().bm25_k1, SearchConfig().bm25_b) == (kwmod.K1, kwmod.B)

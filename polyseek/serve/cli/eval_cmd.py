@@ -19,10 +19,11 @@ Examples:
   polyseek eval path/to/docqa-set --index docqa-index --task qa --compare extractive deep
 
 \b
-Configs: any signal of the index (bm25, dense, visual, ...) alone; hybrid (RRF over every signal);
-hybrid-<method> (combsum, combmnz, combmax, wsum on min-max scores); hybrid-<norm> (CombSUM on zscore,
-minmax, rank, max, sum, borda scores); or a .json/.toml file of SearchConfig fields
-({"signals": ["bm25", "dense"], "fusion": "rrf"}, or {"configs": {"name": {...}, ...}}).
+Configs: any signal of the index (bm25, dense, visual, ...) alone; hybrid (the default: DBSF over every
+signal); hybrid-rrf, hybrid-dbsf; hybrid-<method> (combsum, combmnz, combmax, wsum on min-max scores);
+hybrid-<norm> (CombSUM on zscore, minmax, rank, max, sum, borda scores); or a .json/.toml file of
+SearchConfig fields ({"signals": ["bm25", "dense"], "fusion": "rrf", "bm25_k1": 1.2, "bm25_b": 0.75},
+or {"configs": {"name": {...}, ...}}).
 
 \b
 --task qa: questions with `answers` (docqa layout); --compare takes ask modes: extractive (default), deep,

@@ -181,8 +181,9 @@ def _search_config(signals, fusion, cutoff="none", route="auto", rerank=None, re
         parse_cutoff(cutoff)
     except ConfigError as e:
         raise click.BadParameter(str(e), param_hint="--cutoff") from None
-    return SearchConfig(signals=tuple(signals), fusion=fusion, cutoff=cutoff, route=route, rerank=rerank or "none",
-                        rerank_depth=rerank_depth, refine=tuple(refine))
+    given = {"fusion": fusion} if fusion else {}  # else SearchConfig's default
+    return SearchConfig(signals=tuple(signals), cutoff=cutoff, route=route, rerank=rerank or "none",
+                        rerank_depth=rerank_depth, refine=tuple(refine), **given)
 
 
 def mmss(seconds: float) -> str:
@@ -236,7 +237,7 @@ def render_hit(hit, color: bool = True) -> str:
 @click.option("--after", default=None, help="Only assets created on or after this date (YYYY-MM-DD).")
 @click.option("--before", default=None, help="Only assets created before this date.")
 @click.option("--signal", "signals", multiple=True, help="Use only these signals (bm25, dense, visual, ...).")
-@click.option("--fusion", default="rrf", show_default=True, help="Fusion method: rrf, combsum, combmnz, wsum, ...")
+@click.option("--fusion", default=None, help="Fusion method: dbsf (default), rrf, combsum, combmnz, wsum, ...")
 @click.option("--queries", "queries_file", type=click.Path(), help="Batch: JSONL of queries ({id,text} or {id,image[,bbox]}); '-' for stdin.")
 @click.option("--trec", "trec_file", type=click.Path(dir_okay=False), help="Batch: also write a TREC run file.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output (one object per query).")

@@ -131,7 +131,7 @@ async def search(request: Request):
             fin = FiltersIn(type=many("type"), path=one("path"), after=one("after"), before=one("before"),
                             kind=many("kind"))
             body = SearchIn(text=one("text"), k=one("k") or 10, filters=fin, signals=many("signals"),
-                            fusion=one("fusion") or "rrf", id=one("id"), cutoff=one("cutoff") or "none",
+                            fusion=one("fusion"), id=one("id"), cutoff=one("cutoff") or "none",
                             route=one("route") or "auto", rerank=one("rerank"),
                             rerank_depth=one("rerank_depth") or 50, suggest=one("suggest") in ("1", "true", "on"))
         except ValidationError as e:
@@ -163,8 +163,9 @@ async def search(request: Request):
 
     try:
         parse_cutoff(body.cutoff)
-        config = SearchConfig(signals=tuple(body.signals), fusion=body.fusion, cutoff=body.cutoff, route=body.route,
-                              rerank=body.rerank or "none", rerank_depth=body.rerank_depth)
+        given = {"fusion": body.fusion} if body.fusion else {}  # else SearchConfig's default
+        config = SearchConfig(signals=tuple(body.signals), cutoff=body.cutoff, route=body.route,
+                              rerank=body.rerank or "none", rerank_depth=body.rerank_depth, **given)
     except (TypeError, ValueError) as e:
         raise QueryError(str(e)) from None
     return await run_in_threadpool(run_search, state, query, config, exclude, body.suggest)
