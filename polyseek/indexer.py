@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Iterable, Iterator, Sequence
@@ -604,33 +605,47 @@ def encode_extractions(pending: Sequence[Extraction], encoder, config) -> list[E
     if config.visual_encoder:
         vec_visual = encode_images(encoder("visual"), [u.image for u in units])
     feature_kinds = set(instance_kinds()) if config.instance else set()
+    local_all = _local_features(pending, feature_kinds) if feature_kinds else [[] for _ in pending]
     out, i = [], 0
-    for ex in pending:
+    for ex, local in zip(pending, local_all):
         n = len(ex.units)
         vecs = {"vec_text": vec_text[i:i + n]}
         if vec_visual is not None:
             vecs["vec_visual"] = vec_visual[i:i + n]
-        local = _local_features(ex, feature_kinds) if feature_kinds else []
         for u in ex.units:
             u.image = None  # pixels are not stored
         out.append(EncodedAsset(ex.asset, ex.units, vecs, local))
         i += n
     return out
 
-def _local_features(ex: Extraction, kinds: set[str]) -> list[tuple[str, Any]]:
+def _local_features(pending: Sequence[Extraction], kinds: set[str]) -> list[list[tuple[str, Any]]]:
+    """Local features of every unit of these kinds that has pixels, per extraction, in unit order. Units are spread
+    over one thread per CPU: OpenCV's SIFT releases the GIL and, on its own, keeps two cores only about 65% busy
+    (40 PDF page renders: 3.8 s one after another, 2.8 s on two threads; docs/benchmarks.md, first contact)."""
     from .encode.local import FeatureError, extract_local_features
+    from .encode.onnx import cpu_threads
 
-    out = []
-    for u in ex.units:
-        if u.image is None or u.kind not in kinds:
-            continue
+    jobs = [(e, u) for e, ex in enumerate(pending) for u in ex.units if u.image is not None and u.kind in kinds]
+
+    def one(job):
+        e, u = job
         try:
-            feats = extract_local_features(u.image)
-        except FeatureError as e:
-            ex.warnings.append(f"no local features for {u.id}: {e}")
+            return extract_local_features(u.image)
+        except FeatureError as err:
+            return err
+
+    if len(jobs) > 1 and cpu_threads() > 1:
+        with ThreadPoolExecutor(min(cpu_threads(), len(jobs)), thread_name_prefix="polyseek-features") as pool:
+            results = list(pool.map(one, jobs))
+    else:
+        results = [one(j) for j in jobs]
+    out: list[list[tuple[str, Any]]] = [[] for _ in pending]
+    for (e, u), feats in zip(jobs, results):
+        if isinstance(feats, FeatureError):
+            pending[e].warnings.append(f"no local features for {u.id}: {feats}")
             continue
         u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
-        out.append((u.id, feats))
+        out[e].append((u.id, feats))
     return out
 
 

@@ -211,6 +211,9 @@ class OnnxTextEncoder(Encoder):
         so.intra_op_num_threads = cpu_threads()
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        # Idle intra-op threads sleep instead of spinning: an index run does other work (local features, OCR) on the
+        # same cores right after each encoder call.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.onnx_path), so, providers=["CPUExecutionProvider"])
         self.dim = int(self._session.get_outputs()[0].shape[-1] or self.embed_batch(["x"], role="document",
                                                                                    modality="text").shape[1])
