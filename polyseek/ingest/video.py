@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,10 @@ KEEP_FPS = 2.0  # frames a second kept as keyframe candidates until their window
 KEYFRAME_LONG_SIDE = 960  # keyframe pixels (OCR, visual encoders, local features)
 UNIT_THUMB_SIDE = 192  # per-keyframe thumbnail stored in the unit's meta (base64 JPEG)
 PART_FRAMES = 16  # frame units handed to the index run at a time, which encodes them and drops their pixels
+# A video's keyframe OCR runs on one core while its speech runs on the other: one thread each costs less CPU time
+# than two pools of threads taking turns (docs/benchmarks.md, media). Audio alone gets every core.
+OCR_THREADS = 1
+SPEECH_THREADS_BESIDE_VIDEO = 1
 
 
 def _av():
@@ -222,7 +227,7 @@ def _frame_units(windows: Iterator[Window], ctx: ExtractContext) -> Iterator[Uni
     if ctx.config.ocr:
         from .ocr import get_engine
 
-        engine = get_engine(ctx.config.ocr_engine)
+        engine = get_engine(ctx.config.ocr_engine, threads=OCR_THREADS)
     for i, w in enumerate(windows):
         unit = Unit(id=f"{ctx.asset_id}#f{i + 1}", kind="frame", time=(round(w.t0, 3), round(w.t1, 3)),
                     bbox=(0.0, 0.0, float(w.image.width), float(w.image.height)))
@@ -233,7 +238,7 @@ def _frame_units(windows: Iterator[Window], ctx: ExtractContext) -> Iterator[Uni
             if w.scene == prev_scene and prev_small is not None and float(np.abs(small - prev_small).mean()) < 3.0:
                 lines = prev_ocr
             else:
-                lines = engine.read(w.image)
+                lines = engine.read(w.image, upright=True)
             prev_small, prev_ocr, prev_scene = small, lines, w.scene
             unit.text = "\n".join(l.text for l in lines)
             unit.meta["ocr"] = [l.to_dict() for l in lines]
@@ -242,7 +247,13 @@ def _frame_units(windows: Iterator[Window], ctx: ExtractContext) -> Iterator[Uni
         yield unit
 
 
-def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: dict[str, Any]) -> list[Unit]:
+def speech_threads(has_video: bool) -> int:
+    """CTranslate2 threads for a file's speech: one beside a video's pictures, else one per core (at most 4)."""
+    return SPEECH_THREADS_BESIDE_VIDEO if has_video else max(1, min(4, os.cpu_count() or 1))
+
+
+def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: dict[str, Any],
+                  threads: int = 0) -> list[Unit]:
     """Transcript segments of the file's first audio stream as `speech` units (none when there is no speech)."""
     from .speech import audio_chunks, get_transcriber
 
@@ -254,7 +265,7 @@ def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: di
         if not decodable(stream):
             warnings.append(f"audio codec {_codec_name(stream)!r} cannot be decoded; no transcript")
             return []
-        transcriber = get_transcriber(ctx.config.speech_model)
+        transcriber = get_transcriber(ctx.config.speech_model, threads=threads)
         report: dict[str, Any] = {}
         units = []
         langs: dict[str, float] = {}
@@ -350,7 +361,7 @@ def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES)
     # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
     # part of the time, so the two together take less wall time than one after the other.
     with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
-        todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
+        todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta, speech_threads(has_video)) \
             if has_audio and ctx.config.speech else None
         if has_video:
             for unit in _frame_units(_video_windows(path, ctx, meta, warnings, has_audio), ctx):
