@@ -45,6 +45,13 @@ def media_seconds(path: Path) -> float:
         return (c.duration or 0) / 1_000_000
 
 
+def media_kind(path: Path) -> str:
+    import av
+
+    with av.open(str(path)) as c:
+        return ("video with speech" if c.streams.audio else "silent video") if c.streams.video else "audio"
+
+
 def decode_only(path: Path) -> None:
     """The PyAV peer: every video and audio frame decoded, nothing else."""
     import av
@@ -84,53 +91,77 @@ class Timed:
         setattr(obj, name, wrapper)
 
 
+class Clock:
+    """`with Clock() as c: ...` then `c.s` (wall seconds) and `c.cpu` (CPU seconds of this process, all threads)."""
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.s, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
+
+
 def speed(files: list[Path]) -> tuple[str, dict]:
     from polyseek.config import IngestConfig
     from polyseek.ingest.base import ExtractContext
     from polyseek.ingest.files import extract_file
     from polyseek.ingest.ocr import get_engine
     from polyseek.ingest.speech import get_transcriber
+    from polyseek.ingest.video import OCR_THREADS, speech_threads
 
     cfg = IngestConfig()
-    engine = get_engine(cfg.ocr_engine)
-    transcriber = get_transcriber(cfg.speech_model)
-    # warm-up: model loads and first calls are not ingest
-    extract_file(files[0], ExtractContext(config=cfg, asset_id="warm", want_pixels=True))
+    engine = get_engine(cfg.ocr_engine, threads=OCR_THREADS)
+    ours = {id(t): t for t in (get_transcriber(cfg.speech_model, threads=speech_threads(v)) for v in (True, False))}
+    peer = get_transcriber(cfg.speech_model)  # faster-whisper's own thread default
+    kinds = {f: media_kind(f) for f in files}
+    # warm-up: model loads and first calls are not ingest (a file of each kind loads every model used)
+    for f in {k: f for f, k in reversed(kinds.items())}.values():
+        extract_file(f, ExtractContext(config=cfg, asset_id="warm", want_pixels=True))
+        if kinds[f] != "silent video":
+            whisper_alone(peer.model, f)
     ocr_t = Timed(engine, "read")
-    asr_t = Timed(transcriber, "transcribe")
+    asr_t = [Timed(t, "transcribe") for t in ours.values()]
     groups: dict[str, dict[str, float]] = {}
     for f in files:
-        import av
-
-        with av.open(str(f)) as c:
-            kind = ("video with speech" if c.streams.audio else "silent video") if c.streams.video else "audio"
-        g = groups.setdefault(kind, {"files": 0, "media_s": 0.0, "ours_s": 0.0, "ocr_s": 0.0, "asr_s": 0.0,
-                                     "decode_s": 0.0, "whisper_s": 0.0})
+        kind = kinds[f]
+        g = groups.setdefault(kind, {"files": 0, "media_s": 0.0, "ours_s": 0.0, "ours_cpu": 0.0, "ocr_s": 0.0,
+                                     "asr_s": 0.0, "decode_s": 0.0, "decode_cpu": 0.0, "whisper_s": 0.0,
+                                     "whisper_cpu": 0.0})
         g["files"] += 1
         g["media_s"] += media_seconds(f)
-        o0, a0 = ocr_t.s, asr_t.s
-        with Timer() as t:
+        o0, a0 = ocr_t.s, sum(t.s for t in asr_t)
+        with Clock() as t:
             extract_file(f, ExtractContext(config=cfg, asset_id=f.stem, want_pixels=True))
         g["ours_s"] += t.s
+        g["ours_cpu"] += t.cpu
         g["ocr_s"] += ocr_t.s - o0
-        g["asr_s"] += asr_t.s - a0
-        with Timer() as t:
+        g["asr_s"] += sum(t.s for t in asr_t) - a0
+        with Clock() as t:
             decode_only(f)
         g["decode_s"] += t.s
+        g["decode_cpu"] += t.cpu
         if kind != "silent video":
-            with Timer() as t:
-                whisper_alone(transcriber.model, f)
+            with Clock() as t:
+                whisper_alone(peer.model, f)
             g["whisper_s"] += t.s
-    rows = []
+            g["whisper_cpu"] += t.cpu
+    rows, cpu_rows = [], []
     for kind, g in sorted(groups.items()):
         m = g["media_s"]
         rows.append([kind, g["files"], round(m, 1), f"{m / g['ours_s']:.1f}×", f"{g['ocr_s']:.1f}",
                      f"{g['asr_s']:.1f}", f"{m / g['decode_s']:.0f}×",
                      f"{m / g['whisper_s']:.1f}×" if g["whisper_s"] else "–",
                      f"{g['whisper_s'] / g['ours_s']:.2f}" if g["whisper_s"] else "–"])
+        cpu_rows.append([kind, round(m, 1), round(g["ours_cpu"], 1), f"{m / g['ours_cpu']:.1f}",
+                         f"{m / g['decode_cpu']:.0f}",
+                         f"{m / g['whisper_cpu']:.1f}" if g["whisper_cpu"] else "–"])
     head = ["files", "n", "media s", "Polyseek ×RT", "OCR s", "ASR s", "PyAV decode ×RT", "faster-whisper ×RT",
             "whisper / Polyseek time"]
-    return table(head, rows), groups
+    cpu_head = ["files", "media s", "Polyseek CPU s", "Polyseek media s / CPU s", "PyAV decode media s / CPU s",
+                "faster-whisper media s / CPU s"]
+    return table(head, rows) + "\n\nCPU time (all threads of the process), which a loaded machine inflates less " \
+        "than wall time:\n\n" + table(cpu_head, cpu_rows), groups
 
 
 def truth_cuts(bench: Path) -> dict[str, list[float]]:
