@@ -108,20 +108,20 @@ def speed(files: list[Path]) -> tuple[str, dict]:
     from polyseek.ingest.files import extract_file
     from polyseek.ingest.ocr import get_engine
     from polyseek.ingest.speech import get_transcriber
-    from polyseek.ingest.video import OCR_THREADS, speech_threads
+    from polyseek.ingest.video import OCR_THREADS, SPEECH_THREADS
 
     cfg = IngestConfig()
     engine = get_engine(cfg.ocr_engine, threads=OCR_THREADS)
-    ours = {id(t): t for t in (get_transcriber(cfg.speech_model, threads=speech_threads(v)) for v in (True, False))}
+    ours = get_transcriber(cfg.speech_model, threads=SPEECH_THREADS)
     peer = get_transcriber(cfg.speech_model)  # faster-whisper's own thread default
     kinds = {f: media_kind(f) for f in files}
-    # warm-up: model loads and first calls are not ingest (a file of each kind loads every model used)
+    # warm-up: model loads and first calls are not ingest
     for f in {k: f for f, k in reversed(kinds.items())}.values():
         extract_file(f, ExtractContext(config=cfg, asset_id="warm", want_pixels=True))
         if kinds[f] != "silent video":
             whisper_alone(peer.model, f)
     ocr_t = Timed(engine, "read")
-    asr_t = [Timed(t, "transcribe") for t in ours.values()]
+    asr_t = Timed(ours, "transcribe")
     groups: dict[str, dict[str, float]] = {}
     for f in files:
         kind = kinds[f]
@@ -130,13 +130,13 @@ def speed(files: list[Path]) -> tuple[str, dict]:
                                      "whisper_cpu": 0.0})
         g["files"] += 1
         g["media_s"] += media_seconds(f)
-        o0, a0 = ocr_t.s, sum(t.s for t in asr_t)
+        o0, a0 = ocr_t.s, asr_t.s
         with Clock() as t:
             extract_file(f, ExtractContext(config=cfg, asset_id=f.stem, want_pixels=True))
         g["ours_s"] += t.s
         g["ours_cpu"] += t.cpu
         g["ocr_s"] += ocr_t.s - o0
-        g["asr_s"] += sum(t.s for t in asr_t) - a0
+        g["asr_s"] += asr_t.s - a0
         with Clock() as t:
             decode_only(f)
         g["decode_s"] += t.s
