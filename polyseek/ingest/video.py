@@ -394,6 +394,10 @@ def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES)
                 if len(part) >= part_frames:
                     yield Extraction(asset=asset, units=part, final=False)
                     part = []
+        if part and todo is not None and not todo.done():
+            # the index run encodes the last frames (local features, text vectors) while speech finishes
+            yield Extraction(asset=asset, units=part, final=False)
+            part = []
         speech = todo.result() if todo is not None else []
     warnings += speech_warnings
     meta.update({k: v for k, v in speech_meta.items() if k != "duration"})
