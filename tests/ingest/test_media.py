@@ -91,6 +91,21 @@ def test_same_picture_ignores_compression_noise_not_a_changed_digit():
     assert not same_picture(same_picture_key(a), same_picture_key(b))
 
 
+def test_cut_detector_colours_match_the_hsv_formulas():
+    import colorsys
+
+    import numpy as np
+
+    from polyseek.ingest.scenes import hsv_small
+
+    rgb = np.random.default_rng(5).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    got = hsv_small(rgb)
+    want = np.array([[colorsys.rgb_to_hsv(*(px / 255.0)) for px in row] for row in rgb]) * 255.0
+    dh = np.abs(got[..., 0] - want[..., 0])
+    assert np.minimum(dh, 255 - dh).max() <= 1.5  # hue is circular
+    assert np.abs(got[..., 1:] - want[..., 1:]).max() <= 1.0
+
+
 def test_long_scene_gets_a_keyframe_per_window(tmp_path):
     write_media(tmp_path / "long.webm", [(slide("One long slide"), 6.0)], vcodec="libvpx")
     ex = extract(tmp_path / "long.webm", keyframe_max_gap=2.0, ocr=False)
