@@ -376,8 +376,7 @@ def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES)
     seen: list[Unit] = []  # the frame units handed over, without pixels, for the segments
     part: list[Unit] = []
     scenes = 0
-    # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
-    # part of the time, so the two together take less wall time than one after the other.
+    # Speech runs beside the video pass, each on one core (OCR_THREADS, SPEECH_THREADS).
     with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
         todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
             if has_audio and ctx.config.speech else None
