@@ -1,13 +1,15 @@
 """Audio/video ingest speed as a multiple of real time, cut detection against PySceneDetect, memory on long files.
 
 Usage:
-    python bench/bench_media.py [--bench PATH] [--also PATH ...] [--long-minutes 6] [--no-write]
+    python bench/bench_media.py [--bench PATH] [--also PATH ...] [--long-minutes 6] [--no-write] [--only-speed]
 
 Speed: every file of the set goes through Polyseek's extractor (decode + cut detection + keyframe OCR + speech with
 word times + fused segments) beside two peers run alone in the same process on the same files: PyAV decoding every
 video and audio frame and nothing else, and faster-whisper transcribing the file with the same model and settings
 (its own audio decoder, word timestamps, VAD). Models are loaded and warmed before any timing. OCR and speech time
-inside the extractor is taken from the same run (timers around the real calls).
+inside the extractor is taken from the same run (timers around the real calls). CPU time (all threads of the
+process) is given beside wall time: a loaded machine inflates it far less. The whole index run (`Index.add`: also
+text encoding, local features and store writes) on the videos with speech is timed per phase.
 
 Cuts: our detector (ingest/scenes.py) and PySceneDetect's ContentDetector and AdaptiveDetector (PyAV backend) on
 the set's videos, scored against the scene starts in truth.jsonl (a cut counts within ±0.3 s).
@@ -43,6 +45,13 @@ def media_seconds(path: Path) -> float:
 
     with av.open(str(path)) as c:
         return (c.duration or 0) / 1_000_000
+
+
+def media_kind(path: Path) -> str:
+    import av
+
+    with av.open(str(path)) as c:
+        return ("video with speech" if c.streams.audio else "silent video") if c.streams.video else "audio"
 
 
 def decode_only(path: Path) -> None:
@@ -84,53 +93,115 @@ class Timed:
         setattr(obj, name, wrapper)
 
 
+class Clock:
+    """`with Clock() as c: ...` then `c.s` (wall seconds) and `c.cpu` (CPU seconds of this process, all threads)."""
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.s, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
+
+
 def speed(files: list[Path]) -> tuple[str, dict]:
     from polyseek.config import IngestConfig
     from polyseek.ingest.base import ExtractContext
     from polyseek.ingest.files import extract_file
     from polyseek.ingest.ocr import get_engine
     from polyseek.ingest.speech import get_transcriber
+    from polyseek.ingest.video import OCR_THREADS, SPEECH_THREADS
 
     cfg = IngestConfig()
-    engine = get_engine(cfg.ocr_engine)
-    transcriber = get_transcriber(cfg.speech_model)
+    engine = get_engine(cfg.ocr_engine, threads=OCR_THREADS)
+    ours = get_transcriber(cfg.speech_model, threads=SPEECH_THREADS)
+    peer = get_transcriber(cfg.speech_model)  # faster-whisper's own thread default
+    kinds = {f: media_kind(f) for f in files}
     # warm-up: model loads and first calls are not ingest
-    extract_file(files[0], ExtractContext(config=cfg, asset_id="warm", want_pixels=True))
+    for f in {k: f for f, k in reversed(kinds.items())}.values():
+        extract_file(f, ExtractContext(config=cfg, asset_id="warm", want_pixels=True))
+        if kinds[f] != "silent video":
+            whisper_alone(peer.model, f)
     ocr_t = Timed(engine, "read")
-    asr_t = Timed(transcriber, "transcribe")
+    asr_t = Timed(ours, "transcribe")
     groups: dict[str, dict[str, float]] = {}
     for f in files:
-        import av
-
-        with av.open(str(f)) as c:
-            kind = ("video with speech" if c.streams.audio else "silent video") if c.streams.video else "audio"
-        g = groups.setdefault(kind, {"files": 0, "media_s": 0.0, "ours_s": 0.0, "ocr_s": 0.0, "asr_s": 0.0,
-                                     "decode_s": 0.0, "whisper_s": 0.0})
+        kind = kinds[f]
+        g = groups.setdefault(kind, {"files": 0, "media_s": 0.0, "ours_s": 0.0, "ours_cpu": 0.0, "ocr_s": 0.0,
+                                     "asr_s": 0.0, "decode_s": 0.0, "decode_cpu": 0.0, "whisper_s": 0.0,
+                                     "whisper_cpu": 0.0})
         g["files"] += 1
         g["media_s"] += media_seconds(f)
         o0, a0 = ocr_t.s, asr_t.s
-        with Timer() as t:
+        with Clock() as t:
             extract_file(f, ExtractContext(config=cfg, asset_id=f.stem, want_pixels=True))
         g["ours_s"] += t.s
+        g["ours_cpu"] += t.cpu
         g["ocr_s"] += ocr_t.s - o0
         g["asr_s"] += asr_t.s - a0
-        with Timer() as t:
+        with Clock() as t:
             decode_only(f)
         g["decode_s"] += t.s
+        g["decode_cpu"] += t.cpu
         if kind != "silent video":
-            with Timer() as t:
-                whisper_alone(transcriber.model, f)
+            with Clock() as t:
+                whisper_alone(peer.model, f)
             g["whisper_s"] += t.s
-    rows = []
+            g["whisper_cpu"] += t.cpu
+    rows, cpu_rows = [], []
     for kind, g in sorted(groups.items()):
         m = g["media_s"]
         rows.append([kind, g["files"], round(m, 1), f"{m / g['ours_s']:.1f}×", f"{g['ocr_s']:.1f}",
                      f"{g['asr_s']:.1f}", f"{m / g['decode_s']:.0f}×",
                      f"{m / g['whisper_s']:.1f}×" if g["whisper_s"] else "–",
                      f"{g['whisper_s'] / g['ours_s']:.2f}" if g["whisper_s"] else "–"])
+        cpu_rows.append([kind, round(m, 1), round(g["ours_cpu"], 1), f"{m / g['ours_cpu']:.1f}",
+                         f"{m / g['decode_cpu']:.0f}",
+                         f"{m / g['whisper_cpu']:.1f}" if g["whisper_cpu"] else "–"])
     head = ["files", "n", "media s", "Polyseek ×RT", "OCR s", "ASR s", "PyAV decode ×RT", "faster-whisper ×RT",
             "whisper / Polyseek time"]
-    return table(head, rows), groups
+    cpu_head = ["files", "media s", "Polyseek CPU s", "Polyseek media s / CPU s", "PyAV decode media s / CPU s",
+                "faster-whisper media s / CPU s"]
+    return table(head, rows) + "\n\nCPU time (all threads of the process), which a loaded machine inflates less " \
+        "than wall time:\n\n" + table(cpu_head, cpu_rows), groups
+
+
+def stages(files: list[Path]) -> str:
+    """The whole index run (`Index.add`: decode + cuts + OCR + speech + text encoding + local features + store
+    writes) on the videos with speech, per phase, after a warm-up run that loads every model."""
+    import polyseek
+    from polyseek.config import IngestConfig
+    from polyseek.ingest.ocr import get_engine
+    from polyseek.ingest.speech import get_transcriber
+    from polyseek.ingest.video import OCR_THREADS, SPEECH_THREADS
+
+    vids = [f for f in files if media_kind(f) == "video with speech"]
+    if not vids:
+        return "(no video with speech in this set)"
+    cfg = IngestConfig()
+    ocr_t = Timed(get_engine(cfg.ocr_engine, threads=OCR_THREADS), "read")
+    asr_t = Timed(get_transcriber(cfg.speech_model, threads=SPEECH_THREADS), "transcribe")
+    media = sum(media_seconds(f) for f in vids)
+    with tempfile.TemporaryDirectory() as d:
+        idx = polyseek.open(Path(d) / "warm")
+        idx.add([vids[0]])  # loads the text encoder and the store
+        idx = polyseek.open(Path(d) / "idx")
+        o0, a0 = ocr_t.s, asr_t.s
+        with Clock() as t:
+            rep = idx.add(vids)
+    ph = rep.phases
+    ocr, asr = ocr_t.s - o0, asr_t.s - a0
+    ext = ph.get("extract", 0.0)
+    rows = [["extract (decode, cuts, keyframes, OCR; speech in a thread beside)", f"{ext:.2f}"],
+            ["... of which OCR calls", f"{ocr:.2f}"],
+            ["... speech calls (thread beside; wall)", f"{asr:.2f}"],
+            ["encode (text vectors, local features of keyframes)", f"{ph.get('encode', 0.0):.2f}"],
+            ["commit (store writes, local-feature index)", f"{ph.get('commit', 0.0):.2f}"],
+            ["other (walk, hashing, keyword/ANN upkeep)", f"{t.s - ext - ph.get('encode', 0.0) - ph.get('commit', 0.0):.2f}"],
+            ["**total**", f"{t.s:.2f}"]]
+    return (table(["phase", "wall s"], rows)
+            + f"\n\n{len(vids)} videos with speech, {media:.0f} s of media: whole index run {media / t.s:.1f}× real "
+              f"time ({media / t.cpu:.1f} media s per CPU s, {rep.units} units).")
 
 
 def truth_cuts(bench: Path) -> dict[str, list[float]]:
@@ -269,13 +340,18 @@ def main() -> None:
     ap.add_argument("--also", action="append", default=[], help="another set of the same layout (repeatable)")
     ap.add_argument("--long-minutes", type=float, default=6.0)
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch docs/benchmarks.md")
+    ap.add_argument("--only-speed", action="store_true", help="speed and whole-run tables only (implies --no-write)")
     args = ap.parse_args()
     quiet_logs()
     bench = bench_dir("media-dev", args.bench)
     files = sorted(p for p in (bench / "corpus").iterdir() if p.is_file())
     load0 = load_avg()
+    if args.only_speed:
+        print(f"load average {load0}\n\n{speed(files)[0]}\n\n{stages(files)}\n\nload average {load_avg()}")
+        return
     quality_tables = [quality(b)[0] for b in [bench, *map(Path, args.also)]]
     speed_table, groups = speed(files)
+    stage_table = stages(files)
     cut_table = cuts(bench, files)
     mem_table = memory(args.long_minutes)
     vs = groups.get("video with speech")
@@ -293,6 +369,8 @@ def main() -> None:
         "keyframe OCR + speech with word times + fused segments (the extractor, not encoding or store writes); the "
         "peers run alone on the same files in the same process:\n\n" + speed_table,
         target + "OCR and ASR columns are the wall seconds spent in those calls inside the Polyseek run.",
+        "The whole index run on the same videos with speech (`Index.add`, into a new index, models loaded "
+        "beforehand):\n\n" + stage_table,
         "Cut detection against the scene starts in truth.jsonl (±0.3 s):\n\n" + cut_table,
         "Memory: one child process per file, OCR and speech off (decode, cuts, keyframes with pixels kept):\n\n"
         + mem_table,

@@ -19,16 +19,11 @@ SAMPLE_SIZE = (96, 54)  # width, height of the frames compared; text lines on sl
 
 
 def hsv_small(rgb: np.ndarray) -> np.ndarray:
-    """HSV (each 0-255, float32) of a small RGB uint8 array, the colour space ContentDetector compares."""
-    x = rgb.astype(np.float32) / 255.0
-    mx, mn = x.max(axis=2), x.min(axis=2)
-    delta = mx - mn
-    s = np.where(mx > 0, delta / np.maximum(mx, 1e-6), 0.0)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    safe = np.maximum(delta, 1e-6)
-    h = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    h = np.where(delta > 0, h / 6.0, 0.0)
-    return np.stack([h, s, mx], axis=2) * 255.0
+    """HSV (each 0-255, float32) of a small RGB uint8 array, the colour space ContentDetector compares (OpenCV's
+    full-range conversion: 50x faster than the same formulas in numpy, within 1.5 levels of them)."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
 
 
 @dataclass

@@ -163,16 +163,17 @@ def keep_segment(text: str, avg_logprob: float, no_speech_prob: float, compressi
     return True
 
 
-_models: dict[str, Transcriber] = {}
+_models: dict[tuple[str, int], Transcriber] = {}
 _models_lock = threading.Lock()
 
 
-def get_transcriber(spec: str) -> Transcriber:
-    """The shared Transcriber for `spec`, loaded on first use (loading costs about a second)."""
+def get_transcriber(spec: str, *, threads: int = 0) -> Transcriber:
+    """The shared Transcriber for `spec` running on `threads` threads (0: CTranslate2's default), loaded on first
+    use (loading costs about a second)."""
     with _models_lock:
-        t = _models.get(spec)
+        t = _models.get((spec, threads))
         if t is None:
-            t = _models[spec] = Transcriber(spec)
+            t = _models[spec, threads] = Transcriber(spec, cpu_threads=threads)
     return t
 
 

@@ -32,6 +32,13 @@ KEEP_FPS = 2.0  # frames a second kept as keyframe candidates until their window
 KEYFRAME_LONG_SIDE = 960  # keyframe pixels (OCR, visual encoders, local features)
 UNIT_THUMB_SIDE = 192  # per-keyframe thumbnail stored in the unit's meta (base64 JPEG)
 PART_FRAMES = 16  # frame units handed to the index run at a time, which encodes them and drops their pixels
+# A video's keyframe OCR runs on one core while its speech runs on the other. One thread each: on a busy 2-core
+# machine, two-thread pools spent 2-3x the CPU time for the same work, their idle threads spinning (audio files
+# included: 3.8 against 10-19 CPU s for six voice memos; docs/benchmarks.md, media).
+OCR_THREADS = 1
+SPEECH_THREADS = 1
+OCR_MEMORY = 8  # keyframes whose OCR text a later keyframe showing the same picture reuses
+SAME_PICTURE = 32  # grey level difference (0-255) of one pixel of 128x72 keyframe copies that makes them differ
 
 
 def _av():
@@ -165,10 +172,17 @@ def keyframe_windows(container, stream, *, max_window: float, report: DecodeRepo
     A window ends at a cut or after `max_window` seconds of one scene (long scenes get several keyframes).
     Decoding stops at the first corrupt packet; `report.error` then says why."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     from .scenes import SAMPLE_SIZE, CutDetector
 
-    stream.thread_type = "AUTO"
+    # One decoding thread: speech runs on the other core, and frame threads cost a fifth more CPU time for the same
+    # frames (and made the pass wait for threads a busy machine did not schedule).
+    stream.thread_type, stream.thread_count = "NONE", 1
+    # One reformatter per target size keeps its swscale context: a new one per frame (what frame.to_ndarray(width=,
+    # height=) does) cost 4x the CPU time for the same pixels. One swscale thread: its default pool of slice threads
+    # made each small conversion wait for threads a busy machine did not schedule.
+    small_fmt, key_fmt = VideoReformatter(), VideoReformatter()
     det = CutDetector(threshold=threshold)
     next_detect = next_keep = float("-inf")
     pending: _Pending | None = None
@@ -184,7 +198,8 @@ def keyframe_windows(container, stream, *, max_window: float, report: DecodeRepo
                 pending = _Pending(t0=0.0 if t < 0.5 else t, scene=scene)
             if t + 1e-6 >= next_detect:
                 next_detect = t + 1.0 / DETECT_FPS
-                small = frame.to_ndarray(width=SAMPLE_SIZE[0], height=SAMPLE_SIZE[1], format="rgb24")
+                small = small_fmt.reformat(frame, width=SAMPLE_SIZE[0], height=SAMPLE_SIZE[1],
+                                           format="rgb24", threads=1).to_ndarray()
                 cut = det.feed(t, small)
                 if cut or t - pending.t0 >= max_window:
                     w = pending.close(t)
@@ -196,7 +211,7 @@ def keyframe_windows(container, stream, *, max_window: float, report: DecodeRepo
                     next_keep = float("-inf")
             if t + 1e-6 >= next_keep:
                 next_keep = t + 1.0 / KEEP_FPS
-                pending.frames.append((t, _keyframe_image(frame)))
+                pending.frames.append((t, _keyframe_image(frame, key_fmt)))
     except (av.error.FFmpegError, ValueError) as exc:  # corrupt or truncated data: keep what was decoded
         report.error = _av_reason(exc)
     report.seconds = last_t + step if report.frames else 0.0
@@ -206,40 +221,54 @@ def keyframe_windows(container, stream, *, max_window: float, report: DecodeRepo
             yield w
 
 
-def _keyframe_image(frame):
+def _keyframe_image(frame, reformatter):
     w, h = frame.width, frame.height
     s = min(1.0, KEYFRAME_LONG_SIDE / max(w, h, 1))
-    return frame.to_image(width=max(1, round(w * s)) // 2 * 2, height=max(1, round(h * s)) // 2 * 2)
+    return reformatter.reformat(frame, width=max(1, round(w * s)) // 2 * 2, height=max(1, round(h * s)) // 2 * 2,
+                                format="rgb24", threads=1).to_image()
 
 
 def _frame_units(windows: Iterator[Window], ctx: ExtractContext) -> Iterator[Unit]:
-    """A `frame` unit per window: OCR text (reused within a scene when the keyframe barely changed), a small
-    thumbnail, and the pixels for visual encoders and local features."""
-    import numpy as np
-
-    prev_small, prev_ocr, prev_scene = None, None, -1
+    """A `frame` unit per window: OCR text, a small thumbnail, and the pixels for visual encoders and local features.
+    A keyframe showing the same picture as one of the last `OCR_MEMORY` keyframes read (a long scene's next window,
+    a slide shown again) reuses that one's text, and says so in meta["ocr_of"]."""
+    read: list[tuple[Any, str, list]] = []  # (grey thumbnail, unit id, lines) of the keyframes last read
     engine = None
     if ctx.config.ocr:
         from .ocr import get_engine
 
-        engine = get_engine(ctx.config.ocr_engine)
+        engine = get_engine(ctx.config.ocr_engine, threads=OCR_THREADS)
     for i, w in enumerate(windows):
         unit = Unit(id=f"{ctx.asset_id}#f{i + 1}", kind="frame", time=(round(w.t0, 3), round(w.t1, 3)),
                     bbox=(0.0, 0.0, float(w.image.width), float(w.image.height)))
         unit.meta = {"frame_time": round(w.frame_t, 3), "scene": w.scene + 1,
                      "thumbnail": base64.b64encode(thumbnail_jpeg(w.image, UNIT_THUMB_SIDE)).decode("ascii")}
         if engine is not None:
-            small = np.asarray(w.image.resize((64, 36)).convert("L"), dtype=np.float32)
-            if w.scene == prev_scene and prev_small is not None and float(np.abs(small - prev_small).mean()) < 3.0:
-                lines = prev_ocr
+            grey = same_picture_key(w.image)
+            seen = next(((uid, lines) for px, uid, lines in reversed(read) if same_picture(grey, px)), None)
+            if seen is None:
+                lines = engine.read(w.image, upright=True)
+                read = [*read[-(OCR_MEMORY - 1):], (grey, unit.id, lines)]
             else:
-                lines = engine.read(w.image)
-            prev_small, prev_ocr, prev_scene = small, lines, w.scene
+                unit.meta["ocr_of"], lines = seen
             unit.text = "\n".join(l.text for l in lines)
             unit.meta["ocr"] = [l.to_dict() for l in lines]
         if ctx.want_pixels:
             unit.image = w.image
         yield unit
+
+
+def same_picture_key(image):
+    """A 128x72 grey copy of a keyframe, what `same_picture` compares."""
+    import numpy as np
+
+    return np.asarray(image.convert("L").resize((128, 72)), dtype=np.int16)
+
+
+def same_picture(a, b) -> bool:
+    """Whether two keyframes show the same picture, text included: no pixel of their grey copies differs by
+    `SAME_PICTURE` or more. Compression noise stays far below it; one changed digit on a slide does not."""
+    return a.shape == b.shape and int(abs(a - b).max()) < SAME_PICTURE
 
 
 def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: dict[str, Any]) -> list[Unit]:
@@ -254,7 +283,7 @@ def _speech_units(path: Path, ctx: ExtractContext, warnings: list[str], meta: di
         if not decodable(stream):
             warnings.append(f"audio codec {_codec_name(stream)!r} cannot be decoded; no transcript")
             return []
-        transcriber = get_transcriber(ctx.config.speech_model)
+        transcriber = get_transcriber(ctx.config.speech_model, threads=SPEECH_THREADS)
         report: dict[str, Any] = {}
         units = []
         langs: dict[str, float] = {}
@@ -347,8 +376,7 @@ def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES)
     seen: list[Unit] = []  # the frame units handed over, without pixels, for the segments
     part: list[Unit] = []
     scenes = 0
-    # Speech runs beside the video pass: Whisper (CTranslate2) and OCR (onnxruntime) each leave the cores idle
-    # part of the time, so the two together take less wall time than one after the other.
+    # Speech runs beside the video pass, each on one core (OCR_THREADS, SPEECH_THREADS).
     with ThreadPoolExecutor(1, thread_name_prefix="polyseek-speech") as pool:
         todo = pool.submit(_speech_units, path, ctx, speech_warnings, speech_meta) \
             if has_audio and ctx.config.speech else None
@@ -365,6 +393,10 @@ def media_parts(path: Path, ctx: ExtractContext, part_frames: int = PART_FRAMES)
                 if len(part) >= part_frames:
                     yield Extraction(asset=asset, units=part, final=False)
                     part = []
+        if part and todo is not None and not todo.done():
+            # the index run encodes the last frames (local features, text vectors) while speech finishes
+            yield Extraction(asset=asset, units=part, final=False)
+            part = []
         speech = todo.result() if todo is not None else []
     warnings += speech_warnings
     meta.update({k: v for k, v in speech_meta.items() if k != "duration"})

@@ -77,6 +77,15 @@ def test_ocr_engine_skips_tiny_images_and_maps_boxes_back_from_downscale():
     assert w > 1000 and x + w <= 3201  # boxes are in the original 3200 px wide image
 
 
+def test_one_thread_ocr_engine_is_shared_apart_and_reads_the_same_lines():
+    one = get_engine("rapidocr", threads=1)
+    assert one is get_engine("rapidocr", threads=1) and one is not get_engine("rapidocr")
+    im = text_image("Ferry leaves 7:15", size=(480, 120), font_size=40)
+    want = [l.text for l in get_engine("rapidocr").read(im)]
+    assert "7:15" in " ".join(want)
+    assert [l.text for l in one.read(im, upright=True)] == want
+
+
 def test_unknown_ocr_engine_lists_known_names():
     import pytest
 

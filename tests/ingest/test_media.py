@@ -65,6 +65,47 @@ def test_scenes_keyframes_ocr_and_metadata(media):
     assert not [u for u in ex.units if u.kind in ("speech", "segment")]  # no audio stream: nothing spoken
 
 
+def test_a_slide_shown_again_reuses_its_ocr_and_a_changed_slide_is_read_again(tmp_path):
+    ferry, later = slide("Ferry Schedule 7:15"), slide("Ferry Schedule 7:45")  # one digit apart
+    write_media(tmp_path / "again.mp4", [(ferry, 2.0), (pattern(3), 2.0), (ferry, 2.0), (pattern(4), 2.0),
+                                         (later, 2.0)])
+    frames = [u for u in extract(tmp_path / "again.mp4").units if u.kind == "frame"]
+    assert len(frames) == 5
+    assert frames[2].meta["ocr_of"] == frames[0].id and frames[2].text == frames[0].text and "7:15" in frames[0].text
+    assert "ocr_of" not in frames[4].meta and "7:45" in frames[4].text
+    assert "ocr_of" not in frames[1].meta and "ocr_of" not in frames[3].meta
+
+
+def test_same_picture_ignores_compression_noise_not_a_changed_digit():
+    import io
+
+    from PIL import Image
+
+    from polyseek.ingest.video import same_picture, same_picture_key
+
+    a, b = slide("Budget approved: 43,600"), slide("Budget approved: 48,600")
+    buf = io.BytesIO()
+    a.save(buf, "JPEG", quality=40)
+    noisy = Image.open(io.BytesIO(buf.getvalue()))
+    assert same_picture(same_picture_key(a), same_picture_key(noisy))
+    assert not same_picture(same_picture_key(a), same_picture_key(b))
+
+
+def test_cut_detector_colours_match_the_hsv_formulas():
+    import colorsys
+
+    import numpy as np
+
+    from polyseek.ingest.scenes import hsv_small
+
+    rgb = np.random.default_rng(5).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    got = hsv_small(rgb)
+    want = np.array([[colorsys.rgb_to_hsv(*(px / 255.0)) for px in row] for row in rgb]) * 255.0
+    dh = np.abs(got[..., 0] - want[..., 0])
+    assert np.minimum(dh, 255 - dh).max() <= 1.5  # hue is circular
+    assert np.abs(got[..., 1:] - want[..., 1:]).max() <= 1.0
+
+
 def test_long_scene_gets_a_keyframe_per_window(tmp_path):
     write_media(tmp_path / "long.webm", [(slide("One long slide"), 6.0)], vcodec="libvpx")
     ex = extract(tmp_path / "long.webm", keyframe_max_gap=2.0, ocr=False)
