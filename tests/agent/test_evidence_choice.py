@@ -82,6 +82,81 @@ def test_states_quantity_ignores_labels_references_and_the_questions_own_numbers
     assert not at.is_question("The caseload is 40 per lawyer.")
 
 
+
+@pytest.mark.parametrize("question, unit, other", [
+    ("What tightening torque does the handbook specify for an elastic stop nut?", "lb", "w"),
+    ("How much power does the sensor consume?", "μw", "v"),
+    ("What is the operating temperature of the pump?", "celsius", "kg"),
+])
+def test_measure_units_are_those_of_the_measure_asked_for(question, unit, other):
+    units = at.measure_units(question)
+    assert unit in units and other not in units
+
+
+@pytest.mark.parametrize("question", [
+    "How many pumps does the power plant run?",  # a count: "power" names the plant, not what is asked
+    "What F1 score does the model obtain?",
+    "Who sets the tightening torque of the nut?",  # asks for a person, not a quantity
+])
+def test_no_units_needed_for_counts_scores_and_names(question):
+    assert at.measure_units(question) == frozenset()
+
+
+def test_a_physical_measure_needs_a_number_with_its_unit():
+    torque = "What tightening torque does the handbook specify for an elastic stop nut?"
+    assert not at.states_quantity("Only three typical kinds of self-locking nuts are considered here.", torque)
+    assert not at.states_quantity("Install the 2 washers in the order shown.", torque)
+    assert at.states_quantity("Tighten the elastic stop nut to 25 in-lb.", torque)
+    assert at.states_quantity("A torque of 12 N·m is applied.", torque)
+    power = "How much power does the resistor-based sensor consume?"
+    assert not at.states_quantity("Summary at VDD = 1.8 V and Vbias = 1.2 V of the implementations.", power)
+    assert at.states_quantity("at the cost of higher power consumption (from 28.6 µW to 145 µW)", power)
+    assert at.states_quantity("It draws 28.6µW.", power)
+    assert at.states_quantity("Three nuts were counted.", "How many nuts are there?")  # a count needs no unit
+
+
+def test_a_count_is_not_an_answer_to_a_torque_question(nut_index):
+    ans = ask(nut_index, "What tightening torque does the handbook specify for installing an elastic stop nut?")
+    assert ans.abstained and ans.citations == [], ans.answer
+    assert "quantity" in ans.steps[-1]["reason"]
+
+
+def test_a_torque_with_its_unit_is_an_answer(nut_index):
+    ans = ask(nut_index, "What tightening torque does the manual specify for the wheel axle nut?")
+    assert not ans.abstained and "35 ft-lb" in ans.answer, ans.answer
+    assert all(c["asset"] == "axle" for c in ans.citations)
+
+
+NUTS_MD = """# Self-locking nuts
+
+Self-locking nuts are used where a connection is subject to severe vibration.
+For the sake of simplicity, only three typical kinds of self-locking nuts are considered in this handbook:
+the boots self-locking nut, the stainless steel self-locking nut and the elastic stop nut.
+The elastic stop nut is a standard nut with the height increased to accommodate a fiber locking collar.
+Installing an elastic stop nut requires that the bolt extends at least one thread past the collar.
+"""
+
+AXLE_MD = """# Wheel axle service manual
+
+Clean the axle threads and inspect the wheel bearings before installing the axle nut.
+The manual specifies a tightening torque of 35 ft-lb for the wheel axle nut, applied in one smooth pull.
+Fit a new cotter pin after the axle nut is tightened.
+"""
+
+
+@pytest.fixture(scope="module")
+def nut_index(tmp_path_factory):
+    import polyseek
+
+    root = tmp_path_factory.mktemp("nuts") / "corpus"
+    root.mkdir()
+    (root / "nuts.md").write_text(NUTS_MD, encoding="utf-8")
+    (root / "axle.md").write_text(AXLE_MD, encoding="utf-8")
+    idx = polyseek.open(tmp_path_factory.mktemp("nuts-index") / "idx")
+    assert idx.add([root]).indexed == 2
+    yield idx
+    idx.close()
+
 def _sentences(rows):
     """Sentences as score_sentences returns them (best first), from (place, text, score) rows."""
     places: dict[str, ev.Place] = {}
