@@ -202,3 +202,52 @@ def test_min_margin_abstains_when_two_pages_tie():
     assert why is None and chosen
     chosen, why, info = choose_evidence("When were the boats counted?", sents, AskOptions(min_margin=0.05))
     assert chosen == [] and "margin" in why and info["margin"] == pytest.approx(0.005)
+
+
+LORA_TXT = """LoRA tuning adapts GPT2 medium by training low-rank matrices while the pretrained weights stay frozen.
+With LoRA tuning, GPT2 medium converges within 3 epochs on every dataset.
+"""
+
+PARAMS_MD = """# Appendix B
+
+Table 2: Comparison on the number of trainable parameters for different adaptation methods.
+
+| Method | GPT2 medium | GPT2 large |
+|---|---|---|
+| Fine Tuning | 354,823,168 | 774,030,080 |
+| Adapter Tuning | 25,303,040 | 47,437,312 |
+| LoRA Tuning | 786,432 | 1,474,560 |
+| Prompt Tuning | 270,336 | 337,920 |
+"""
+
+
+def test_is_table_row():
+    assert ev.is_table_row("| LoRA Tuning | 786,432 | 1,474,560 |")
+    assert ev.is_table_row("PRIMERA 53.73 27.32 30.89 42.01 416.3 45.51")
+    assert not ev.is_table_row("Table 2: Comparison on the number of trainable parameters for 4 methods.")
+    assert not ev.is_table_row("Ford agreed to pay $8.55 million in 2005 to settle the class action.")
+    assert not ev.is_table_row("| Method | GPT2 medium | GPT2 large |")
+
+
+def test_a_table_row_is_scored_with_its_tables_caption(tmp_path):
+    """The row that answers holds the method's name and its values; what the values measure ("trainable
+    parameters") is only in the caption. With the caption's terms the row outscores prose about the method."""
+    import polyseek
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "lora.txt").write_text(LORA_TXT, encoding="utf-8")
+    (root / "appendix.md").write_text(PARAMS_MD, encoding="utf-8")
+    idx = polyseek.open(tmp_path / "idx")
+    assert idx.add([root]).indexed == 2
+    q = "How many trainable parameters does LoRA tuning involve for GPT2 medium?"
+    places = ev.search_places(idx, q)
+    ev.load_units(idx, places)
+    weights = ev.TermWeights(idx)
+    sents = ev.score_sentences(idx, q, places, weights)
+    assert "786,432" in sents[0].text, [s.text for s in sents[:3]]
+    terms = ev.question_terms(q, weights)
+    own = set(weights.tokens(sents[0].text)) & terms  # the row's own words: lora, tune
+    assert "paramet" not in own  # ... and the caption's that it borrowed count too
+    assert sents[0].lex > sum(weights.idf(t) for t in own) / sum(weights.idf(t) for t in terms)
+    idx.close()
