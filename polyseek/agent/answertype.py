@@ -1,7 +1,7 @@
 """What kind of answer a question wants, and whether a sentence can be one: the answer-type check of factoid QA
 systems (Moldovan et al. 2000, LASSO; Prager et al. 2000, predictive annotation), reduced to the one type that
-plain text shows reliably without a tagger: a quantity. "How many ...", "what F1 score ...", "what is the maximum
-caseload ..." want a number; a sentence that states none (once figure/table labels, bracketed references and the
+plain text shows reliably without a tagger: a quantity, with its unit when it is a physical measure. "How
+many ...", "what F1 score ...", "what is the maximum caseload ..." want a number; a sentence that states none (once figure/table labels, bracketed references and the
 question's own numbers are set aside) cannot answer them, however well it matches the question's words.
 """
 
@@ -90,8 +90,8 @@ def measure_units(question: str) -> frozenset[str]:
 def states_quantity(text: str, question: str = "") -> bool:
     """True when `text` holds a number (digits or a number word) that is not a label ("Table 2"), a reference
     ("[12]") or a number the question itself names (its "GPT-4", "ROUGE-2"). When the question names a physical
-    measure (measure_units), the number must carry one of its units ("28.6 µW", "1.8V", "25 in-lb", "12 N·m"): a count of
-    nuts does not state a torque."""
+    measure (measure_units), the number must carry one of its units ("28.6 µW", "1.8V", "25 in-lb", "12 N·m"): a
+    count of nuts does not state a torque."""
     own = set(normalize(question).split())
     units = measure_units(question)
     words = normalize(_REF.sub(" ", _LABEL.sub(" ", text))).split()
