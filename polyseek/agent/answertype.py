@@ -1,8 +1,9 @@
 """What kind of answer a question wants, and whether a sentence can be one: the answer-type check of factoid QA
 systems (Moldovan et al. 2000, LASSO; Prager et al. 2000, predictive annotation), reduced to the one type that
-plain text shows reliably without a tagger: a quantity, with its unit when it is a physical measure. "How
-many ...", "what F1 score ...", "what is the maximum caseload ..." want a number; a sentence that states none (once figure/table labels, bracketed references and the
-question's own numbers are set aside) cannot answer them, however well it matches the question's words.
+plain text shows reliably without a tagger: a quantity, with its unit when it is a physical measure. "How many ...",
+"what F1 score ...", "what is the maximum caseload ..." want a number; a sentence that states none (once
+figure/table labels, bracketed references and the question's own numbers are set aside) cannot answer them, however
+well it matches the question's words. "What tightening torque ..." wants a number with a unit of torque.
 """
 
 from __future__ import annotations
