@@ -1,8 +1,9 @@
 """What kind of answer a question wants, and whether a sentence can be one: the answer-type check of factoid QA
 systems (Moldovan et al. 2000, LASSO; Prager et al. 2000, predictive annotation), reduced to the one type that
-plain text shows reliably without a tagger: a quantity. "How many ...", "what F1 score ...", "what is the maximum
-caseload ..." want a number; a sentence that states none (once figure/table labels, bracketed references and the
-question's own numbers are set aside) cannot answer them, however well it matches the question's words.
+plain text shows reliably without a tagger: a quantity, with its unit when it is a physical measure. "How many ...",
+"what F1 score ...", "what is the maximum caseload ..." want a number; a sentence that states none (once
+figure/table labels, bracketed references and the question's own numbers are set aside) cannot answer them, however
+well it matches the question's words. "What tightening torque ..." wants a number with a unit of torque.
 """
 
 from __future__ import annotations
@@ -32,6 +33,23 @@ billion trillion dozen half twice thrice""".split())
 # "Figure 3", "Table 2.1", "Section 4", "Eq. 5", "[12]", "[3, 4]": numbers that label things, not values.
 _LABEL = re.compile(r"\b(fig(?:ure)?s?|tables?|sections?|sec|eqs?|equations?|appendix|chapter|pages?|steps?|rq|q)\.?"
                     r"\s*[A-Z]?\d+(?:[.\-]\d+)*", re.I)
+# Units of the physical measures a question can ask for: a number that answers "what torque" carries one of them.
+# Measures whose values are often unitless in documents (length in words, duration in steps, size in tokens) are
+# left out: for them any number will do.
+_TORQUE = frozenset("nm newton newtons lb lbs lbf pound pounds ft kgf kgm ozf inlb ftlb".split())  # "N·m", "in-lb"
+_POWER = frozenset("w mw μw uw kw gw watt watts milliwatt milliwatts microwatt microwatts kilowatt kilowatts hp "
+                   "horsepower".split())
+_VOLTAGE = frozenset("v mv kv μv uv volt volts millivolt millivolts kilovolt kilovolts".split())
+_PRESSURE = frozenset("pa kpa mpa gpa psi bar mbar atm torr mmhg pascal pascals".split())
+_ENERGY = frozenset("j kj mj wh kwh mwh cal kcal joule joules calorie calories ev".split())
+_TEMPERATURE = frozenset("c f k celsius fahrenheit kelvin degree degrees".split())
+_FREQUENCY = frozenset("hz khz mhz ghz hertz rpm".split())
+_MASS = frozenset("g kg mg μg ug lb lbs oz pound pounds ounce ounces ton tons tonne tonnes gram grams kilogram "
+                  "kilograms".split())
+UNITS = {"torque": _TORQUE, "power": _POWER, "wattage": _POWER, "voltage": _VOLTAGE, "pressure": _PRESSURE,
+         "energy": _ENERGY, "temperature": _TEMPERATURE, "frequency": _FREQUENCY, "weight": _MASS, "mass": _MASS}
+_ASKED = re.compile(r"\b(?:what|which|how\s+much)\b((?:\s+[\w\-]+){1,5})", re.I)
+_GLUED = re.compile(r"^(\d+)([^\W\d_]+)$")  # "1.8V" normalizes to "1 8v": a number with its unit attached
 _REF = re.compile(r"\[[\d,\s\-\u2013]+\]")
 
 
@@ -51,15 +69,43 @@ def wants_quantity(question: str) -> bool:
     return False
 
 
+def measure_units(question: str) -> frozenset[str]:
+    """The units that can state the physical measure a quantity question asks for ("what tightening torque",
+    "how much power"), or an empty set when the words it asks with name none of UNITS (a count, a score, a share:
+    no unit needed). Only the words right after "what"/"which"/"how much" count: "how many pumps does the power
+    plant run" asks for a count."""
+    if not wants_quantity(question):
+        return frozenset()
+    out: set[str] = set()
+    for m in _ASKED.finditer(question):
+        words = [w.lower().strip("-") for w in m.group(1).split()]
+        if len(words) > 2 and words[0] in _VERBS and words[1] in _ARTICLES:
+            words = words[2:]  # "what is the operating temperature"
+        for w in words:
+            if w in _VERBS:
+                break
+            out |= UNITS.get(w, frozenset())
+    return frozenset(out)
+
+
 def states_quantity(text: str, question: str = "") -> bool:
     """True when `text` holds a number (digits or a number word) that is not a label ("Table 2"), a reference
-    ("[12]") or a number the question itself names (its "GPT-4", "ROUGE-2")."""
+    ("[12]") or a number the question itself names (its "GPT-4", "ROUGE-2"). When the question names a physical
+    measure (measure_units), the number must carry one of its units ("28.6 µW", "1.8V", "25 in-lb", "12 N·m"): a
+    count of nuts does not state a torque."""
     own = set(normalize(question).split())
-    for w in normalize(_REF.sub(" ", _LABEL.sub(" ", text))).split():
+    units = measure_units(question)
+    words = normalize(_REF.sub(" ", _LABEL.sub(" ", text))).split()
+    for i, w in enumerate(words):
         if w in own:
             continue
         if w in NUMBER_WORDS or any(c.isdigit() for c in w):
-            return True
+            if not units:
+                return True
+            m = _GLUED.match(w)
+            after = words[i + 1:i + 3]
+            if (m and m.group(2) in units) or (after and (after[0] in units or "".join(after) in units)):
+                return True
     return False
 
 

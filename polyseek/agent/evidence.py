@@ -8,6 +8,8 @@ Robertson & Zaragoza 2009), and its place's rank: the sentence-selection step of
 DrQA, Chen et al. 2017), without a trained reader. A term's weight there is its idf in the index times its idf
 among the pages read for this question: a term that every candidate page holds (the paper's name, its topic)
 says nothing about which page holds the answer, the one that only the answer's page holds says most.
+A table row flattened into text ("LoRA Tuning 786,432 1,474,560") names its row but not what its values measure:
+that is in its table's caption, so a row counts the terms of the captions on its page as its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ W_DENSE, W_LEX, W_PLACE = 0.45, 0.35, 0.20  # sentence score mix (see module doc
 COLUMNS = ["id", "asset_id", "kind", "text", "page", "bbox", "path", "asset_type"]
 EVIDENCE_COLUMNS = COLUMNS + ["vec_text"]
 
+_TABLE_CAPTION = re.compile(r"^\s*(?:table|tab\.)\s*[A-Z]?\d+", re.I)  # "Table 2: ...", "Tab. 3 ..."
+_NUMERIC = re.compile(r"^[\d.,%±+\-\u2013\u2212()\[\]]+$")  # a table cell's value: 786,432  27.32  (±0.4)  12%
+ROW_NUMBERS, ROW_SHARE = 2, 0.3  # a table row: at least 2 values making at least 0.3 of its cells' tokens
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9(\[\"'])")
 _SUFFIX = re.compile(r"[\s-]+(X{0,3}[SML]|\d+(?:\.\d+)?[BMK])\b")  # model size variants: XL, XXL, 7B, 1.5B
 _CODE = re.compile(r"\b(?=[A-Za-z0-9.\-]*\d)(?=[A-Za-z0-9.\-]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]\b")
@@ -207,6 +212,10 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
                 sents.append(Sentence(s, u, p))
     if not sents:
         return []
+    captions: dict[str, set[str]] = {}  # place -> the terms of its table captions
+    for s in sents:
+        if _TABLE_CAPTION.match(s.text):
+            captions.setdefault(s.place.key, set()).update(weights.tokens(s.text))
     q_idf = {t: weights.idf(t) for t in question_terms(context, weights)} if context else {}
     q_idf = {t: CONTEXT_WEIGHT * v for t, v in q_idf.items()}
     q_idf.update({t: weights.idf(t) for t in question_terms(question, weights)})
@@ -224,6 +233,8 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
             v = s.unit.get("vec_text")
             unit_dense[uid] = float(np.asarray(v, dtype=np.float32) @ qv) if v is not None else 0.0
         terms = set(weights.tokens(s.text))
+        if s.place.key in captions and is_table_row(s.text):
+            terms |= captions[s.place.key]  # a row holds values; what they measure is in its table's caption
         s.lex = sum(q_idf.get(t, 0.0) for t in terms) / q_weight
         s.lex_page = sum(q_disc.get(t, 0.0) for t in terms) / d_weight
         s.dense = unit_dense[uid]
@@ -236,6 +247,13 @@ def score_sentences(index, question: str, places: Sequence[Place], weights: Term
         s.score = _mix(s, top_score)
     head.sort(key=lambda s: -s.score)
     return head
+
+
+def is_table_row(text: str) -> bool:
+    """A line of a table flattened into text: mostly values ("LoRA Tuning 786,432 1,474,560 Prompt Tuning ...")."""
+    words = [w for w in re.split(r"[\s|]+", text) if w]  # markdown rows: "| LoRA Tuning | 786,432 |"
+    n = sum(1 for w in words if _NUMERIC.match(w) and any(c.isdigit() for c in w))
+    return n >= ROW_NUMBERS and n >= ROW_SHARE * len(words)
 
 
 def page_idf(terms, places: Sequence[Place], weights: TermWeights) -> dict[str, float]:

@@ -82,6 +82,81 @@ def test_states_quantity_ignores_labels_references_and_the_questions_own_numbers
     assert not at.is_question("The caseload is 40 per lawyer.")
 
 
+
+@pytest.mark.parametrize("question, unit, other", [
+    ("What tightening torque does the handbook specify for an elastic stop nut?", "lb", "w"),
+    ("How much power does the sensor consume?", "μw", "v"),
+    ("What is the operating temperature of the pump?", "celsius", "kg"),
+])
+def test_measure_units_are_those_of_the_measure_asked_for(question, unit, other):
+    units = at.measure_units(question)
+    assert unit in units and other not in units
+
+
+@pytest.mark.parametrize("question", [
+    "How many pumps does the power plant run?",  # a count: "power" names the plant, not what is asked
+    "What F1 score does the model obtain?",
+    "Who sets the tightening torque of the nut?",  # asks for a person, not a quantity
+])
+def test_no_units_needed_for_counts_scores_and_names(question):
+    assert at.measure_units(question) == frozenset()
+
+
+def test_a_physical_measure_needs_a_number_with_its_unit():
+    torque = "What tightening torque does the handbook specify for an elastic stop nut?"
+    assert not at.states_quantity("Only three typical kinds of self-locking nuts are considered here.", torque)
+    assert not at.states_quantity("Install the 2 washers in the order shown.", torque)
+    assert at.states_quantity("Tighten the elastic stop nut to 25 in-lb.", torque)
+    assert at.states_quantity("A torque of 12 N·m is applied.", torque)
+    power = "How much power does the resistor-based sensor consume?"
+    assert not at.states_quantity("Summary at VDD = 1.8 V and Vbias = 1.2 V of the implementations.", power)
+    assert at.states_quantity("at the cost of higher power consumption (from 28.6 µW to 145 µW)", power)
+    assert at.states_quantity("It draws 28.6µW.", power)
+    assert at.states_quantity("Three nuts were counted.", "How many nuts are there?")  # a count needs no unit
+
+
+def test_a_count_is_not_an_answer_to_a_torque_question(nut_index):
+    ans = ask(nut_index, "What tightening torque does the handbook specify for installing an elastic stop nut?")
+    assert ans.abstained and ans.citations == [], ans.answer
+    assert "quantity" in ans.steps[-1]["reason"]
+
+
+def test_a_torque_with_its_unit_is_an_answer(nut_index):
+    ans = ask(nut_index, "What tightening torque does the manual specify for the wheel axle nut?")
+    assert not ans.abstained and "35 ft-lb" in ans.answer, ans.answer
+    assert all(c["asset"] == "axle" for c in ans.citations)
+
+
+NUTS_MD = """# Self-locking nuts
+
+Self-locking nuts are used where a connection is subject to severe vibration.
+For the sake of simplicity, only three typical kinds of self-locking nuts are considered in this handbook:
+the boots self-locking nut, the stainless steel self-locking nut and the elastic stop nut.
+The elastic stop nut is a standard nut with the height increased to accommodate a fiber locking collar.
+Installing an elastic stop nut requires that the bolt extends at least one thread past the collar.
+"""
+
+AXLE_MD = """# Wheel axle service manual
+
+Clean the axle threads and inspect the wheel bearings before installing the axle nut.
+The manual specifies a tightening torque of 35 ft-lb for the wheel axle nut, applied in one smooth pull.
+Fit a new cotter pin after the axle nut is tightened.
+"""
+
+
+@pytest.fixture(scope="module")
+def nut_index(tmp_path_factory):
+    import polyseek
+
+    root = tmp_path_factory.mktemp("nuts") / "corpus"
+    root.mkdir()
+    (root / "nuts.md").write_text(NUTS_MD, encoding="utf-8")
+    (root / "axle.md").write_text(AXLE_MD, encoding="utf-8")
+    idx = polyseek.open(tmp_path_factory.mktemp("nuts-index") / "idx")
+    assert idx.add([root]).indexed == 2
+    yield idx
+    idx.close()
+
 def _sentences(rows):
     """Sentences as score_sentences returns them (best first), from (place, text, score) rows."""
     places: dict[str, ev.Place] = {}
@@ -127,3 +202,52 @@ def test_min_margin_abstains_when_two_pages_tie():
     assert why is None and chosen
     chosen, why, info = choose_evidence("When were the boats counted?", sents, AskOptions(min_margin=0.05))
     assert chosen == [] and "margin" in why and info["margin"] == pytest.approx(0.005)
+
+
+LORA_TXT = """LoRA tuning adapts GPT2 medium by training low-rank matrices while the pretrained weights stay frozen.
+With LoRA tuning, GPT2 medium converges within 3 epochs on every dataset.
+"""
+
+PARAMS_MD = """# Appendix B
+
+Table 2: Comparison on the number of trainable parameters for different adaptation methods.
+
+| Method | GPT2 medium | GPT2 large |
+|---|---|---|
+| Fine Tuning | 354,823,168 | 774,030,080 |
+| Adapter Tuning | 25,303,040 | 47,437,312 |
+| LoRA Tuning | 786,432 | 1,474,560 |
+| Prompt Tuning | 270,336 | 337,920 |
+"""
+
+
+def test_is_table_row():
+    assert ev.is_table_row("| LoRA Tuning | 786,432 | 1,474,560 |")
+    assert ev.is_table_row("PRIMERA 53.73 27.32 30.89 42.01 416.3 45.51")
+    assert not ev.is_table_row("Table 2: Comparison on the number of trainable parameters for 4 methods.")
+    assert not ev.is_table_row("Ford agreed to pay $8.55 million in 2005 to settle the class action.")
+    assert not ev.is_table_row("| Method | GPT2 medium | GPT2 large |")
+
+
+def test_a_table_row_is_scored_with_its_tables_caption(tmp_path):
+    """The row that answers holds the method's name and its values; what the values measure ("trainable
+    parameters") is only in the caption. With the caption's terms the row outscores prose about the method."""
+    import polyseek
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "lora.txt").write_text(LORA_TXT, encoding="utf-8")
+    (root / "appendix.md").write_text(PARAMS_MD, encoding="utf-8")
+    idx = polyseek.open(tmp_path / "idx")
+    assert idx.add([root]).indexed == 2
+    q = "How many trainable parameters does LoRA tuning involve for GPT2 medium?"
+    places = ev.search_places(idx, q)
+    ev.load_units(idx, places)
+    weights = ev.TermWeights(idx)
+    sents = ev.score_sentences(idx, q, places, weights)
+    assert "786,432" in sents[0].text, [s.text for s in sents[:3]]
+    terms = ev.question_terms(q, weights)
+    own = set(weights.tokens(sents[0].text)) & terms  # the row's own words: lora, tune
+    assert "paramet" not in own  # ... and the caption's that it borrowed count too
+    assert sents[0].lex > sum(weights.idf(t) for t in own) / sum(weights.idf(t) for t in terms)
+    idx.close()
