@@ -27,16 +27,22 @@ In total, 214 fishing boats were moored in the old harbour when the survey close
 """
 
 
-@pytest.fixture(scope="module")
-def typed_index(tmp_path_factory):
+def _index_of(tmp_path_factory, name: str, files: dict[str, str]):
+    """A real index of these Markdown files (name -> text), built in a temp folder."""
     import polyseek
 
-    root = tmp_path_factory.mktemp("typed") / "corpus"
+    root = tmp_path_factory.mktemp(name) / "corpus"
     root.mkdir()
-    (root / "questionnaire.md").write_text(QUESTIONNAIRE_MD, encoding="utf-8")
-    (root / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
-    idx = polyseek.open(tmp_path_factory.mktemp("typed-index") / "idx")
-    assert idx.add([root]).indexed == 2
+    for fname, text in files.items():
+        (root / fname).write_text(text, encoding="utf-8")
+    idx = polyseek.open(tmp_path_factory.mktemp(f"{name}-index") / "idx")
+    assert idx.add([root]).indexed == len(files)
+    return idx
+
+
+@pytest.fixture(scope="module")
+def typed_index(tmp_path_factory):
+    idx = _index_of(tmp_path_factory, "typed", {"questionnaire.md": QUESTIONNAIRE_MD, "harbour.md": HARBOUR_MD})
     yield idx
     idx.close()
 
@@ -146,14 +152,7 @@ Fit a new cotter pin after the axle nut is tightened.
 
 @pytest.fixture(scope="module")
 def nut_index(tmp_path_factory):
-    import polyseek
-
-    root = tmp_path_factory.mktemp("nuts") / "corpus"
-    root.mkdir()
-    (root / "nuts.md").write_text(NUTS_MD, encoding="utf-8")
-    (root / "axle.md").write_text(AXLE_MD, encoding="utf-8")
-    idx = polyseek.open(tmp_path_factory.mktemp("nuts-index") / "idx")
-    assert idx.add([root]).indexed == 2
+    idx = _index_of(tmp_path_factory, "nuts", {"nuts.md": NUTS_MD, "axle.md": AXLE_MD})
     yield idx
     idx.close()
 
