@@ -156,6 +156,7 @@ def nut_index(tmp_path_factory):
     yield idx
     idx.close()
 
+
 def _sentences(rows):
     """Sentences as score_sentences returns them (best first), from (place, text, score) rows."""
     places: dict[str, ev.Place] = {}
