@@ -130,3 +130,23 @@ def test_kill_9_mid_run_leaves_a_consistent_index_that_the_next_run_completes(tm
     assert len(ids) == len(set(ids)) == n
     for i in (0, n // 2, n - 1):
         assert done.search(f"w{i}x", k=1)[0].asset.id == f"doc{i:04d}"
+
+
+def test_demo_indexes_the_examples_and_shows_what_stands_out(tmp_path):
+    """The README's first command: every example query finds its file first, and the printed `polyseek search`
+    shows what that command shows (cutoff auto), not k hits padded with noise."""
+    repo = Path(__file__).resolve().parents[2]
+    p = run("demo", "--index", tmp_path / "idx", cwd=repo, check=True)
+    shown: dict[str, list[str]] = {}
+    query = None
+    for line in p.stdout.splitlines():
+        if line.startswith("$ polyseek search "):
+            query = line.split('"')[1]
+            shown[query] = []
+        elif query and line[:5].strip().rstrip(".").isdigit():
+            shown[query].append(line.split()[1])
+    assert shown["invoice total"][0] == "invoice-2024-117"
+    assert shown["maple avenue"][0] == "street-sign"
+    assert shown["how do I keep my sourdough starter alive"][0] == "sourdough"
+    assert shown["bike chain maintenance"] == ["bicycle-maintenance"]
+    assert all(hits for hits in shown.values()), shown

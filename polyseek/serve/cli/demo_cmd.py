@@ -33,6 +33,7 @@ def demo_command(examples_dir, index_path, k):
       polyseek demo && polyseek search "your own query"
     """
     import polyseek
+    from polyseek.config import SearchConfig
     from polyseek.serve.cli.main import render_hit
 
     folder = Path(examples_dir) if examples_dir else _examples_dir()
@@ -49,7 +50,8 @@ def demo_command(examples_dir, index_path, k):
     color = sys.stdout.isatty()
     for q in queries:
         click.echo(click.style(f'$ polyseek search "{q}" -k {k}', fg="cyan", bold=color) if color else f'$ polyseek search "{q}" -k {k}')
-        hits = idx.search(q, k=k)
+        # What the printed command shows: one CLI query keeps only the hits that stand out (cutoff auto).
+        hits = idx.search(q, k=k, config=SearchConfig(cutoff="auto"))
         for h in hits:
             click.echo(render_hit(h, color))
         if not hits:
