@@ -49,13 +49,14 @@ class InstanceConfig:
     ransac_px: float = 6.0  # RANSAC threshold in working pixels of the indexed image
     mirror: bool = True  # also search with the mirrored query
     frame_vote: bool = True  # prefilter RANSAC input by the rotation/scale its keypoint frames agree on
-    rescue_shortlist: int = 100  # when nothing verifies: this many images re-verified by descriptor matching ...
-    rescue_budget: int = 40_000_000  # ... within this many (query feature, indexed feature) comparisons
+    rescue_shortlist: int = 500  # when nothing verifies: this many images re-verified by descriptor matching ...
+    rescue_budget: int = 400_000_000  # ... within this many (query feature, indexed feature) comparisons (~0.7 s
+    # of one core; every image of a few-hundred-image corpus: a small crop's photo ranks anywhere by tf-idf)
     rescue_ratio: float = 0.8  # Lowe's ratio test for that second chance
     deep_shortlist: int = 250  # when nothing verifies: this many (variant, image) pairs, ranked with every
     # assigned word, are verified again by word correspondences ...
     deep_budget: int = 600_000  # ... within this many indexed features
-    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing,
+    weak_min_inliers: int = 4  # ... and in that second chance a match needs this many inliers, frames agreeing,
     weak_margin: int = 2  # ... and this many more than any other image (else nothing is returned)
 
     @staticmethod
