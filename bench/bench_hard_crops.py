@@ -1,8 +1,8 @@
 """Crop search on hard crops: Recall@1 per perturbation kind and crop-size band, ours against brute force.
 
 Usage:
-    python bench/bench_hard_crops.py            # dev + hard variants of seeds 1 and 2 (made in bench/out/ if missing)
-    python bench/bench_hard_crops.py --set hard-s3=bench/out/hard-s3 --peer-queries 0 --no-write
+    python bench/bench_hard_crops.py   # dev, described seeds 3 and 4, extreme seeds 1 and 2 (made in bench/out/)
+    python bench/bench_hard_crops.py --set described-s5=bench/out/described-s5 --peer-queries 0 --no-write
 
 One InstanceIndex over the 239 corpus images (features from --feature-cache when present) answers every set; the
 brute-force peer (SIFT + FLANN ratio test + RANSAC against every image, bench_instance.brute_force_peer) answers an
@@ -90,7 +90,7 @@ def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
     queries, qrels, corpus = load_bench(bench)
     if args.queries:
         queries = queries[: args.queries]
-    ok, lat, cpu, kinds, bands, misses = {}, [], [], {}, {}, []
+    ok, lat, cpu, kinds, bands, misses, rows = {}, [], [], {}, {}, [], []
     for q in queries:
         im = _open(str(bench / q["image"]))
         t, c = time.perf_counter(), time.process_time()
@@ -106,6 +106,9 @@ def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
         if not hit:
             misses.append(f"{q['id']}({kind_of(q)},{'none' if not res else 'wrong'})")
         doc = next(iter(rel))
+        rows.append({**q, "doc": doc, "hit": hit, "top": res[0].unit_id if res else None,
+                     "inliers": res[0].inliers if res else 0, "cpu_ms": round(cpu[-1] * 1000, 1),
+                     "query_size": list(im.size)})
         kinds.setdefault(kind_of(q), []).append(hit)
         bands.setdefault(band_of(q, sizes, doc), []).append(hit)
     out = {"name": name, "n": len(queries), "r1": float(np.mean(list(ok.values()))), "lat": lat, "cpu": cpu}
@@ -121,7 +124,7 @@ def run_set(name: str, bench: Path, ii: InstanceIndex, args, sizes) -> dict:
         out["peer"] = {"n": len(sub), "r1": float(np.mean(list(phit.values()))),
                        "ours_r1": float(np.mean([ok[q["id"]] for q in sub])), "lat": list(pl.values())}
     out["kinds"], out["bands"], out["peer_kinds"], out["peer_bands"] = kinds, bands, peer_k, peer_b
-    out["misses"] = misses
+    out["misses"], out["rows"] = misses, rows
     return out
 
 
@@ -129,8 +132,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", default=None,
                     help="NAME=FOLDER (coco-crops layout); repeatable. Default: dev (shared coco-crops) and the hard "
-                         "variants of --seeds, generated into bench/out/ when missing")
-    ap.add_argument("--seeds", default="1,2", help="hard-variant seeds for the default sets")
+                         "variants of --seeds (make_hard_crops.py styles), generated into bench/out/ when missing")
+    ap.add_argument("--seeds", default="described:3,described:4,extreme:1,extreme:2",
+                    help="STYLE:SEED hard variants for the default sets")
     ap.add_argument("--feature-cache", type=Path, default=Path("/tmp/bench-instance-cache"))
     ap.add_argument("--peer-queries", type=int, default=100, help="per set, evenly spaced (0: skip the peer)")
     ap.add_argument("--peer-sets", default="", help="comma-separated set names the peer answers (default: all)")
@@ -140,17 +144,19 @@ def main() -> None:
     ap.add_argument("--index-dir", type=Path, default=None, help="reuse this built index (built when missing)")
     ap.add_argument("--config", default="{}", help="JSON InstanceConfig overrides for the query side")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="write every query's outcome (kind, size, top answer, inliers, CPU ms) here as JSONL")
     args = ap.parse_args()
     if args.set:
         sets = [(s.split("=", 1)[0], Path(s.split("=", 1)[1])) for s in args.set]
     else:
         dev = bench_dir("coco-crops")
         sets = [("dev", dev)]
-        for seed in (int(v) for v in args.seeds.split(",") if v):
-            out = REPO / "bench" / "out" / f"hard-s{seed}"
+        for style, seed in (v.split(":") for v in args.seeds.split(",") if v):
+            out = REPO / "bench" / "out" / f"{style}-s{seed}"
             if not (out / "qrels.tsv").exists():
-                make(dev, out, seed, 300)
-            sets.append((f"hard-s{seed}", out))
+                make(dev, out, int(seed), 300, style)
+            sets.append((f"{style}-s{seed}", out))
 
     _, _, corpus = load_bench(sets[0][1])
     sizes = {}
@@ -193,6 +199,11 @@ def main() -> None:
                             r["peer_bands"]))
     emit("hard-crops", "Instance search on hard crops (small regions, strong perturbations)", parts,
          write=not args.no_write)
+    if args.dump is not None:
+        with open(args.dump, "w") as f:
+            for r in results:
+                for row in r["rows"]:
+                    f.write(json.dumps({"set": r["name"], **row}) + "\n")
     for r in results:
         print(f"{r['name']} misses ({len(r['misses'])}): {' '.join(r['misses'])}")
     if args.index_dir is None:

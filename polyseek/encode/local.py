@@ -144,6 +144,16 @@ def extract_local_features(
     return LocalFeatures(xy, sizes.astype(np.float16), angles.astype(np.float16), d, size, float(work_scale))
 
 
+def concat_features(a: LocalFeatures, b: LocalFeatures) -> LocalFeatures:
+    """Features of one image detected twice (e.g. at two scales), as one set; positions are in the same given
+    pixels, so only `work_scale` (kept from `a`) loses meaning."""
+    if a.image_size != b.image_size:
+        raise FeatureError(f"features of different images ({a.image_size} and {b.image_size}) cannot be joined")
+    return LocalFeatures(np.concatenate([a.xy, b.xy]), np.concatenate([a.size, b.size]),
+                         np.concatenate([a.angle, b.angle]), np.concatenate([a.desc, b.desc]), a.image_size,
+                         a.work_scale)
+
+
 # SIFT's descriptor is a 4x4 grid (rows, columns) of 8-bin orientation histograms in the keypoint's frame.
 # Mirroring the image left-right reverses the grid rows and negates the orientation bins (checked against
 # OpenCV: median RootSIFT cosine 0.999 between mirrored-image descriptors and permuted ones).

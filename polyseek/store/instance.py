@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..encode.local import LocalFeatures, extract_local_features, mirror_features, rootsift
+from ..encode.local import LocalFeatures, concat_features, extract_local_features, mirror_features, rootsift
 from ..errors import IndexMismatchError, QueryError
 from ..imageio import clip_box, load_query_image
 from . import instance_segments as store
@@ -32,7 +32,8 @@ class InstanceConfig:
     max_features: int = 1500  # per indexed image, spread over a grid so small regions keep features
     contrast: float = 0.02  # SIFT contrast threshold
     grid: int = 4
-    query_min_side: int = 160  # small query crops are upscaled to this long side (at most 3x; 0: never)
+    query_min_side: int = 160  # small query crops are upscaled to this long side (at most 3x; 0: never) ...
+    query_both_scales: bool = True  # ... and also keep the features detected at their own scale
     query_max_features: int = 1000
     query_min_features: int = 150  # a query with fewer features (blurred by downscaling, flat, washed out) ...
     retry_contrast: float = 0.005  # ... is detected again with this lower SIFT contrast threshold
@@ -48,13 +49,14 @@ class InstanceConfig:
     ransac_px: float = 6.0  # RANSAC threshold in working pixels of the indexed image
     mirror: bool = True  # also search with the mirrored query
     frame_vote: bool = True  # prefilter RANSAC input by the rotation/scale its keypoint frames agree on
-    rescue_shortlist: int = 100  # when nothing verifies: this many images re-verified by descriptor matching ...
-    rescue_budget: int = 40_000_000  # ... within this many (query feature, indexed feature) comparisons
+    rescue_shortlist: int = 500  # when nothing verifies: this many images re-verified by descriptor matching ...
+    rescue_budget: int = 400_000_000  # ... within this many (query feature, indexed feature) comparisons (~0.7 s
+    # of one core; every image of a few-hundred-image corpus: a small crop's photo ranks anywhere by tf-idf)
     rescue_ratio: float = 0.8  # Lowe's ratio test for that second chance
     deep_shortlist: int = 250  # when nothing verifies: this many (variant, image) pairs, ranked with every
     # assigned word, are verified again by word correspondences ...
     deep_budget: int = 600_000  # ... within this many indexed features
-    weak_min_inliers: int = 5  # ... and in that second chance a match needs this many inliers, frames agreeing,
+    weak_min_inliers: int = 4  # ... and in that second chance a match needs this many inliers, frames agreeing,
     weak_margin: int = 2  # ... and this many more than any other image (else nothing is returned)
 
     @staticmethod
@@ -553,9 +555,18 @@ class InstanceIndex:
         return out
 
     def _query_features(self, crop, contrast: float) -> LocalFeatures:
+        """The query's features; a small query (upscaled for detection) also keeps those detected at its own
+        scale. Upscaling brings back keypoints a downscaled crop lost, but moves and reshapes the ones an
+        unscaled crop shares with its photo (measured on hard crops: each scale alone misses queries the other
+        finds); verification counts an indexed keypoint once, so the union adds no double inliers."""
         c = self.config
-        return extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features,
-                                      min_side=c.query_min_side, contrast=contrast, grid=c.grid)
+        up = extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features,
+                                    min_side=c.query_min_side, contrast=contrast, grid=c.grid)
+        if not c.query_both_scales or max(crop.size) >= c.query_min_side or up.work_scale >= 1.0:
+            return up
+        own = extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features, min_side=0,
+                                     contrast=contrast, grid=c.grid)
+        return concat_features(up, own)
 
     @staticmethod
     def _bow_scores(bow: _Bow, words: np.ndarray) -> np.ndarray:

@@ -308,3 +308,50 @@ def test_second_chances_do_not_match_unrelated_images(index):
     # pass and the rescue return a weak match only as a clear winner, so none of these matches anything.
     for seed in range(92, 100):
         assert index.search(draw_image(seed)) == [], seed
+
+
+def test_small_query_keeps_the_features_of_its_own_scale(index, images):
+    import dataclasses
+
+    from polyseek.encode.local import concat_features
+
+    small = crop_of(images["img5#img"]).resize((64, 52), Image.Resampling.BICUBIC)
+    cfg = index.config
+    up = extract_local_features(small, max_features=cfg.query_max_features, min_side=cfg.query_min_side,
+                                contrast=cfg.contrast, grid=cfg.grid)
+    own = extract_local_features(small, max_features=cfg.query_max_features, contrast=cfg.contrast, grid=cfg.grid)
+    assert up.work_scale < 1 and len(own) > 0
+    both = index._query_features(small, cfg.contrast)
+    assert len(both) == len(up) + len(own)
+    assert np.allclose(both.xy[len(up):], own.xy) and np.array_equal(both.desc[: len(up)], up.desc)
+    saved = index.config
+    try:
+        index.config = dataclasses.replace(cfg, query_both_scales=False)
+        assert len(index._query_features(small, cfg.contrast)) == len(up)
+    finally:
+        index.config = saved
+    # A query as large as query_min_side is detected once, at its own scale.
+    big = crop_of(images["img5#img"])
+    assert len(index._query_features(big, cfg.contrast)) == len(
+        extract_local_features(big, max_features=cfg.query_max_features, min_side=cfg.query_min_side,
+                               contrast=cfg.contrast, grid=cfg.grid))
+    res = index.search(small, k=3)
+    assert res and res[0].unit_id == "img5#img" and iou(res[0].box, CROP) > 0.4, res
+    with pytest.raises(ValueError, match="different images"):
+        concat_features(up, extract_local_features(big))
+
+
+def test_ratio_test_rejects_a_feature_whose_two_nearest_are_equally_close(images):
+    from polyseek.store.instance_verify import Candidate, verify_ratio
+
+    src = extract_local_features(images["img0#img"])
+    # Recompressed and turned, so that no descriptor equals its match (identical ones differ only by rounding).
+    q = extract_local_features(jpeg(crop_of(images["img0#img"]).rotate(6, Image.Resampling.BICUBIC), 40))
+    cand = Candidate(0, np.zeros(len(src), np.int32), src.desc, src.xy, src.work_scale)
+    found = verify_ratio(rootsift(q.desc), q.xy, [cand], min_inliers=10)
+    assert found and found[0].inliers >= 10
+    # Every indexed descriptor twice (the copy far away): each query feature's best and second best are equal,
+    # so no match passes the ratio test.
+    twice = Candidate(0, np.zeros(2 * len(src), np.int32), np.concatenate([src.desc, src.desc]),
+                      np.concatenate([src.xy, src.xy + 1000]), src.work_scale)
+    assert verify_ratio(rootsift(q.desc), q.xy, [twice], min_inliers=3) == []
