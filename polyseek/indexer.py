@@ -628,9 +628,8 @@ def _local_features(pending: Sequence[Extraction], kinds: set[str]) -> list[list
     jobs = [(e, u) for e, ex in enumerate(pending) for u in ex.units if u.image is not None and u.kind in kinds]
 
     def one(job):
-        e, u = job
         try:
-            return extract_local_features(u.image)
+            return extract_local_features(job[1].image)
         except FeatureError as err:
             return err
 
