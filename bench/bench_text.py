@@ -156,10 +156,10 @@ def main(argv=None):
         "RRF(bm25s, MiniLM) k=60": evaluate(qrels, rrf_runs(b["run"], d["run"])),
         "Polyseek bm25": evaluate(qrels, p["run_bm25"]),
         "Polyseek dense": evaluate(qrels, p["run_dense"]),
-        "Polyseek hybrid (RRF)": evaluate(qrels, p["run_hybrid"]),
+        "Polyseek hybrid (default: DBSF)": evaluate(qrels, p["run_hybrid"]),
     }
     lat = {"bm25s": b["ms"], "MiniLM + numpy": d["ms"], "Polyseek bm25": p["ms_bm25"],
-           "Polyseek dense": p["ms_dense"], "Polyseek hybrid (RRF)": p["ms_hybrid"]}
+           "Polyseek dense": p["ms_dense"], "Polyseek hybrid (default: DBSF)": p["ms_hybrid"]}
     rows = []
     for name, mm in m.items():
         ms = lat.get(name)
@@ -171,7 +171,7 @@ def main(argv=None):
     enc_ratio = p["add_s"] / d["encode_s"]
     bm_ratio = float(np.mean(p["ms_bm25"]) / np.mean(b["ms"]))
     bm_ratio50 = float(np.median(p["ms_bm25"]) / np.median(b["ms"]))
-    ndcg = m["Polyseek hybrid (RRF)"]["ndcg_cut_10"]
+    ndcg = m["Polyseek hybrid (default: DBSF)"]["ndcg_cut_10"]
     n = d["n"]
     idx_rows = [
         ["bm25s tokenize + index", b["index_s"], n / b["index_s"], "–"],
