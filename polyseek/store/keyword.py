@@ -196,7 +196,7 @@ class KeywordIndex:
         self._doclen = doclen
         self._avgdl = float(doclen[live].mean()) if self.n_docs else 1.0
         self._norms: dict[tuple[float, float], np.ndarray] = {}
-        self._norm = self.norm(K1, B)
+        self.norm(K1, B)  # the default pair is always among the cached ones
         self._seg_df = seg_df if seg_df is not None else [
             s.df(~d, s.n_terms) for s, d in zip(self.segments, self.dead)]
         df = np.zeros(n_terms, np.int64)
@@ -482,7 +482,7 @@ class KeywordIndex:
         ids = [t for t in weights if self.df[t] > 0]
         if not ids:
             return None
-        norm = self._norm if (k1, b) == (K1, B) else self.norm(k1, b)
+        norm = self.norm(k1, b)
         n = self.n_docs
         out = np.zeros(len(self.unit_ids), dtype=np.float32)
         for t in ids:
@@ -491,11 +491,11 @@ class KeywordIndex:
             for s, start in zip(self.segments, self._starts):
                 if t >= s.n_terms:
                     continue
-                a, b = s.indptr[t], s.indptr[t + 1]
-                if a == b:
+                lo, hi = s.indptr[t], s.indptr[t + 1]
+                if lo == hi:
                     continue
-                rows = s.indices[a:b] + start
-                tf = s.tf[a:b].astype(np.float64)
+                rows = s.indices[lo:hi] + start
+                tf = s.tf[lo:hi].astype(np.float64)
                 out[rows] += idf * (tf / (norm[rows] + tf)).astype(np.float32)
         if len(self._dead_rows):
             out[self._dead_rows] = 0.0
