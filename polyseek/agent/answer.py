@@ -164,7 +164,9 @@ def choose_evidence(question: str, sents: Sequence[ev.Sentence],
     """(sentences to answer with, why not, what decided it). The page is chosen first (page_support), then its
     best sentence, then up to two more from the same page; sentences that ask rather than state are never
     chosen; a question that wants a quantity needs a sentence that states one (answertype.py), scoring at least
-    TYPE_RATIO of the best sentence, on the page and overall, or the answer is an abstention."""
+    TYPE_RATIO of the best sentence, on the page and overall, or the answer is an abstention. When the question
+    is about a figure or table whose caption is on another page of the same document, that page is cited
+    (figure_caption)."""
     cands = [s for s in sents if not at.is_question(s.text)]
     info: dict[str, Any] = {"candidates": len(cands), "questions_skipped": len(sents) - len(cands)}
     if not cands:
@@ -194,6 +196,10 @@ def choose_evidence(question: str, sents: Sequence[ev.Sentence],
     margin = info["margin"]
     if options.min_margin > 0 and margin is not None and margin < options.min_margin:
         return [], f"two pages support the answer almost equally (margin {margin:.3f} < {options.min_margin})", info
+    caption = figure_caption(question, best, cands)
+    if caption is not None:  # the figure (or table) the question asks about is on another page: cite it there
+        info.update(moved_from=page, page=caption.place.key)
+        best, on_page = caption, [s for s in cands if s.place.key == caption.place.key]
     chosen = [best]
     for s in on_page:
         if len(chosen) == ANSWER_SENTENCES:
@@ -202,6 +208,29 @@ def choose_evidence(question: str, sents: Sequence[ev.Sentence],
                 and not any(near_duplicate(s.text, c.text) for c in chosen)):
             chosen.append(s)
     return chosen, None, info
+
+
+def figure_caption(question: str, best: ev.Sentence, cands: Sequence[ev.Sentence]) -> ev.Sentence | None:
+    """The caption of the figure (or table) a question asks about, when it is on another page of the chosen
+    page's document than the chosen page, else None. The label is the one the question names ("Figure 1 of the
+    papermage paper ..."), else the one the chosen sentence refers to when the question asks about a figure or
+    table ("In LongEval's plot of ..." answered by "In Figure 2, we plot ..."). The chosen page keeps the answer
+    when it holds that caption itself, or when its best sentence is a caption or a table row (the figure's or
+    table's own content)."""
+    if at.caption_label(best.text, best.unit.get("kind") == "figure") or ev.is_table_row(best.text):
+        return None
+    wanted = at.labels_in(question)
+    if not wanted:
+        asked = at.asks_about(question)
+        wanted = [lb for lb in at.labels_in(best.text) if lb[0] in asked]
+    if not wanted:
+        return None
+    caps = [s for s in cands if s.place.asset == best.place.asset
+            and at.caption_label(s.text, s.unit.get("kind") == "figure") in wanted]
+    if not caps or any(s.place.key == best.place.key for s in caps):
+        return None
+    page = caps[0].place.key  # the best-scoring caption; its figure unit (whose box is the figure) when there is one
+    return next((s for s in caps if s.place.key == page and s.unit.get("kind") == "figure"), caps[0])
 
 
 def near_duplicate(a: str, b: str) -> bool:

@@ -4,6 +4,9 @@ plain text shows reliably without a tagger: a quantity, with its unit when it is
 "what F1 score ...", "what is the maximum caseload ..." want a number; a sentence that states none (once
 figure/table labels, bracketed references and the question's own numbers are set aside) cannot answer them, however
 well it matches the question's words. "What tightening torque ..." wants a number with a unit of torque.
+
+Also here: which figure or table a question is about (the label it names, or the words it asks with: plot, chart,
+table...), and whether a sentence is a caption, so the answer can cite the page the figure is on (answer.py).
 """
 
 from __future__ import annotations
@@ -112,3 +115,44 @@ def states_quantity(text: str, question: str = "") -> bool:
 def is_question(text: str) -> bool:
     """A sentence that asks rather than states (a questionnaire item, a research question): it answers nothing."""
     return text.rstrip().rstrip("\"')]").endswith("?")
+
+
+# -- questions about a figure or a table -------------------------------------------------------------------
+# A question about a figure ("In LongEval's plot of ...", "Figure 1 of the papermage paper shows ...") is answered
+# by the figure, and the figure is where its caption is: a page of text that discusses it ("In Figure 2, we plot
+# ...") repeats the question's words but is not the evidence.
+_ASKS_FIGURE = re.compile(r"\b(figures?|fig\.|plots?|charts?|graphs?|diagrams?|illustrations?|histograms?)\b", re.I)
+_ASKS_TABLE = re.compile(r"\btables?\b", re.I)
+_NAMED = re.compile(r"\b(fig(?:ure)?s?\.?|tables?|tab\.)\s*([A-Z]?\d+(?:[.\-]\d+)*)", re.I)
+# A caption: the label first, then ':' '.' '|' (or nothing else, when the extractor kept it as a figure unit).
+_CAPTION = re.compile(r"^\s*(fig(?:ure)?\.?|table|tab\.)\s*([A-Z]?\d+(?:[.\-]\d+)*)\s*([:.|])?", re.I)
+
+
+def _label(word: str, number: str) -> tuple[str, str]:
+    return ("table" if word.lower().startswith("tab") else "figure", number.rstrip(".-"))
+
+
+def labels_in(text: str) -> list[tuple[str, str]]:
+    """The figure and table labels a text names, as ("figure" | "table", number): "Figure 7-26" -> ("figure",
+    "7-26"), "Tab. 2" -> ("table", "2")."""
+    return [_label(m.group(1), m.group(2)) for m in _NAMED.finditer(text)]
+
+
+def asks_about(question: str) -> frozenset[str]:
+    """Which of "figure" and "table" a question asks about (by the words it uses: plot, chart, diagram, table...)."""
+    out = {k for k, _ in labels_in(question)}
+    if _ASKS_FIGURE.search(question):
+        out.add("figure")
+    if _ASKS_TABLE.search(question):
+        out.add("table")
+    return frozenset(out)
+
+
+def caption_label(text: str, figure_unit: bool = False) -> tuple[str, str] | None:
+    """The label a caption starts with ("Figure 2: 95% confidence intervals ..." -> ("figure", "2")), or None when
+    `text` is not a caption. A sentence that merely starts with a label ("Figure 2 shows ...") is not one unless
+    the extractor kept it as a figure's own unit (`figure_unit`)."""
+    m = _CAPTION.match(text)
+    if not m or not (m.group(3) or figure_unit):
+        return None
+    return _label(m.group(1), m.group(2))

@@ -251,3 +251,119 @@ def test_a_table_row_is_scored_with_its_tables_caption(tmp_path):
     assert "paramet" not in own  # ... and the caption's that it borrowed count too
     assert sents[0].lex > sum(weights.idf(t) for t in own) / sum(weights.idf(t) for t in terms)
     idx.close()
+
+
+def _plot_pdf(path):
+    """Page 1: a chart and its caption ("Figure 2: ..."), in words that barely match a question about it; page 2:
+    text that discusses the plot in the question's own words ("In Figure 2, we plot ...")."""
+    import io
+
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw
+
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.set_margins(56, 56)
+    pdf.add_page()
+    pdf.set_font("helvetica", "", 11)
+    pdf.multi_cell(0, 15, "Human evaluation of long summaries is slow and costly, so automatic metrics are often used "
+                          "instead. We collected fine-grained judgments of faithfulness for two datasets.")
+    pdf.ln(10)
+    chart = Image.new("RGB", (300, 160), "white")
+    d = ImageDraw.Draw(chart)
+    for i, h in enumerate((60, 110, 90, 140)):
+        d.rectangle((30 + i * 65, 150 - h, 70 + i * 65, 150), fill=(40 + i * 50, 90, 200 - i * 40))
+    buf = io.BytesIO()
+    chart.save(buf, format="PNG")
+    y = pdf.get_y()
+    pdf.image(io.BytesIO(buf.getvalue()), x=56, y=y, w=240, h=128)
+    pdf.set_y(y + 134)
+    pdf.set_font("helvetica", "I", 10)
+    pdf.multi_cell(0, 13, "Figure 2: Confidence intervals of the correlations, per metric and dataset.")
+    pdf.add_page()
+    pdf.set_font("helvetica", "", 11)
+    pdf.multi_cell(0, 15, "In Figure 2, we plot the Pearson correlations of the automatic metrics with human "
+                          "judgments on both datasets. The Pearson correlations between automatic metrics and human "
+                          "judgments vary widely between the two datasets. Automatic metrics therefore cannot "
+                          "replace human judgments of faithfulness.")
+    pdf.output(str(path))
+
+
+def test_a_question_about_a_plot_cites_the_page_of_the_figure(tmp_path):
+    """The text page wins on support (it repeats the question's words); the plot it refers to is on page 1, and
+    the plot is the evidence: the answer cites the figure's caption there, by its figure unit."""
+    import polyseek
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    _plot_pdf(root / "metrics.pdf")
+    (root / "garden.md").write_text("# Gardening\n\nTomatoes need full sun and regular watering.\n", encoding="utf-8")
+    idx = polyseek.open(tmp_path / "idx")
+    assert idx.add([root]).indexed == 2
+    ans = ask(idx, "In the plot of Pearson correlations between automatic metrics and human judgments, "
+                   "which metric correlates best?")
+    step = ans.steps[-1]
+    assert not ans.abstained and step["moved_from"] == "metrics#p2" and step["page"] == "metrics#p1", step
+    assert {c["page"] for c in ans.citations} == {1} and ans.citations[0]["kind"] == "figure", ans.citations
+    assert ans.answer.startswith("Figure 2:")
+    idx.close()
+
+
+def test_figure_and_table_labels():
+    assert at.labels_in("Figure 7-26 of the handbook and Tab. 2 and (Figure 1-2)") == [
+        ("figure", "7-26"), ("table", "2"), ("figure", "1-2")]
+    assert at.asks_about("In LongEval's plot of Pearson correlations ...") == {"figure"}
+    assert at.asks_about("In SciBERT's comparison table, what ...") == {"table"}
+    assert at.asks_about("Which tool filtered the papers?") == frozenset()
+    assert at.caption_label("Figure 2: 95% confidence intervals of Pearson correlations") == ("figure", "2")
+    assert at.caption_label("Table 3. Performance of baseline models") == ("table", "3")
+    assert at.caption_label("Figure 2 shows the correlations.") is None  # a sentence about it, not its caption
+    assert at.caption_label("Figure 1-2 Existing row and column controls", figure_unit=True) == ("figure", "1-2")
+    assert at.caption_label("In Figure 2, we plot the correlations.") is None
+
+
+def _doc_sentences(rows):
+    """Sentences (best first) on PDF pages: (asset, page, text, score, unit kind) rows."""
+    places: dict[str, ev.Place] = {}
+    out = []
+    for i, (asset, page, text, score, kind) in enumerate(rows):
+        p = places.get(f"{asset}#p{page}")
+        if p is None:
+            p = places[f"{asset}#p{page}"] = ev.Place(asset, page, f"{asset}#p{page}", 1.0, rank=len(places) + 1)
+        out.append(ev.Sentence(text, {"id": f"{asset}-{page}-u{i}", "text": text, "kind": kind}, p, dense=score,
+                               lex=score, score=score))
+    return sorted(out, key=lambda s: -s.score)
+
+
+def test_a_named_figure_is_cited_where_its_caption_is():
+    sents = _doc_sentences([
+        ("paper", 4, "The library includes several ready-to-use predictors for layers of a document.", 0.62, "block"),
+        ("paper", 4, "Layers of a document can be accessed by the predictors in similar ways.", 0.60, "block"),
+        ("paper", 1, "Figure 1: The library's document creation and representation.", 0.45, "figure"),
+        ("other", 2, "Figure 1: An unrelated figure of another paper.", 0.50, "figure"),
+    ])
+    q = "Figure 1 of the paper shows stacked layers of a document. Which libraries are named on its left side?"
+    chosen, why, info = choose_evidence(q, sents, AskOptions())
+    assert why is None and info["moved_from"] == "paper#p4" and info["page"] == "paper#p1"
+    assert chosen[0].text.startswith("Figure 1:") and {s.place.key for s in chosen} == {"paper#p1"}
+    # without a label named or referred to, the page with the most support keeps the answer
+    chosen, _, info = choose_evidence("Which predictors does the library include?", sents, AskOptions())
+    assert info["page"] == "paper#p4" and "moved_from" not in info
+
+
+def test_the_page_keeps_the_answer_when_it_holds_the_figure_or_table_itself():
+    q = "In Table 2 of the paper, what F1 does the tagger reach on the test set?"
+    row = _doc_sentences([
+        ("paper", 8, "Tagger 91.2 88.7 80.1", 0.60, "block"),  # the table's own row, continued on page 8
+        ("paper", 8, "As Table 2 shows, the tagger reaches the best F1 on the test set.", 0.58, "block"),
+        ("paper", 7, "Table 2: Comparison of taggers on the test set.", 0.40, "block"),
+    ])
+    chosen, why, info = choose_evidence(q, row, AskOptions())
+    assert why is None and info["page"] == "paper#p8" and "moved_from" not in info
+    here = _doc_sentences([
+        ("paper", 5, "In Figure 3, we plot F1 of the tagger against the size of the training set.", 0.60, "block"),
+        ("paper", 5, "Figure 3: F1 against training set size.", 0.50, "figure"),
+        ("paper", 9, "Figure 3: F1 against training set size.", 0.30, "block"),  # repeated in an appendix
+    ])
+    chosen, why, info = choose_evidence("In the plot of F1 against training size, where does it level off?", here,
+                                        AskOptions())
+    assert why is None and info["page"] == "paper#p5" and "moved_from" not in info
