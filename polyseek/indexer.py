@@ -104,9 +104,12 @@ class Batcher:
         self.started = time.monotonic()
         self.done_paths: list[str] = []
         self.failures: list[tuple[str, str]] = []
+        self.features = FeaturePrefetch(run.config) if getattr(run.config, "instance", False) else None
 
     def add(self, ex: Extraction, done_path: str | None = None) -> None:
         self.pending.append(ex)
+        if self.features is not None:
+            self.features.submit(ex)
         self.n_units += len(ex.units)
         if done_path:
             self.done_paths.append(done_path)
@@ -138,6 +141,10 @@ class Batcher:
     def drop_partial(self, asset_id: str) -> None:
         """Forget the parts of a streamed file that failed before its last part."""
         self.partial.pop(asset_id, None)
+        if self.features is not None:
+            for ex in self.pending:
+                if ex.asset.id == asset_id:
+                    self.features.forget(ex)
         self.pending = [ex for ex in self.pending if ex.asset.id != asset_id]
 
     def _encode_pending(self) -> None:
@@ -145,7 +152,7 @@ class Batcher:
             return
         n = sum(len(ex.units) for ex in self.pending)
         with self.progress.phase("encode", f"{n} units of {len(self.pending)} file(s)"):
-            encoded = self.run.encode_extractions(self.pending)
+            encoded = self.run.encode_extractions(self.pending, features=self.features)
         for ex, ea in zip(self.pending, encoded):
             if ex.final:
                 self.ready.append(merge_parts(self.partial.pop(ex.asset.id, []) + [ea]))
@@ -168,6 +175,52 @@ class Batcher:
         self.ready, self.n_units, self.done_paths, self.failures = [], sum(
             len(p.units) for parts in self.partial.values() for p in parts), [], []
         self.started = time.monotonic()
+
+    def close(self) -> None:
+        if self.features is not None:
+            self.features.close()
+
+
+class FeaturePrefetch:
+    """Local features of each extraction's units, computed on background threads (one per CPU) from the moment the
+    extraction arrives: SIFT of one file's pages runs while the next file is extracted, which uses one core.
+    `encode_extractions` takes the results before it starts the text encoder, so the two never share the cores
+    (measured slower when they do: docs/benchmarks.md, first contact)."""
+
+    def __init__(self, config):
+        self.kinds = set(instance_kinds())
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[int, tuple[Extraction, list]] = {}
+
+    def submit(self, ex: Extraction) -> None:
+        from .encode.onnx import cpu_threads
+
+        jobs = [u for u in ex.units if u.image is not None and u.kind in self.kinds]
+        if not jobs:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="polyseek-features")
+        self._futures[id(ex)] = (ex, [(u, self._pool.submit(_unit_features, u)) for u in jobs])
+
+    def take(self, ex: Extraction) -> list | None:
+        """[(unit, features or FeatureError)] for `ex` in unit order (waits for them), or None if not submitted."""
+        got = self._futures.pop(id(ex), None)
+        if got is None or got[0] is not ex:
+            return None
+        return [(u, f.result()) for u, f in got[1]]
+
+    def forget(self, ex: Extraction) -> None:
+        got = self._futures.pop(id(ex), None)
+        if got is not None:
+            for _, f in got[1]:
+                f.cancel()
+
+    def close(self) -> None:
+        for ex, _ in list(self._futures.values()):
+            self.forget(ex)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def merge_parts(parts: list[EncodedAsset]) -> EncodedAsset:
@@ -371,6 +424,7 @@ def add_files(run: "IndexRun", roots: Sequence[Path], *, include=(), exclude=(),
         (engine or LocalEngine(skip_duplicates=skip_duplicates)).run(run, plan(), batch)
         batch.flush()
     finally:
+        batch.close()
         if prog is not progress:
             prog.close()
     # Files that disappeared from a folder we walked completely are removed from the index.
@@ -561,8 +615,8 @@ class IndexRun:
         return len(failed) + len(gone)
 
     # -- steps ------------------------------------------------------------------------------------
-    def encode_extractions(self, pending: Sequence[Extraction]) -> list[EncodedAsset]:
-        return encode_extractions(pending, self.folder.encoder, self.config)
+    def encode_extractions(self, pending: Sequence[Extraction], features=None) -> list[EncodedAsset]:
+        return encode_extractions(pending, self.folder.encoder, self.config, features=features)
 
     def write_batch(self, batch: Sequence[EncodedAsset]) -> None:
         """Local features first, then the store: a kill in between leaves only feature entries whose units
@@ -588,10 +642,15 @@ class IndexRun:
         return self.folder.derived.assets_missing_features(instance_kinds())
 
 
-def encode_extractions(pending: Sequence[Extraction], encoder, config) -> list[EncodedAsset]:
+def encode_extractions(pending: Sequence[Extraction], encoder, config, features=None) -> list[EncodedAsset]:
     """Vectors for every unit (a unit listed in `Extraction.pooled` gets the mean of its members' text
     vectors), local features for the kinds the extractors declare, pixels dropped afterwards. `encoder(role)` gives the
-    text or visual encoder, `config` is the IndexConfig: any process holding the models can run it."""
+    text or visual encoder, `config` is the IndexConfig: any process holding the models can run it. `features` (a
+    FeaturePrefetch) holds local features already under way for some of `pending`; they are collected first, so
+    the text encoder does not share the cores with them."""
+    feature_kinds = set(instance_kinds()) if config.instance else set()
+    local_all = (_local_features(pending, feature_kinds, features) if feature_kinds
+                 else [[] for _ in pending])
     units = [u for ex in pending for u in ex.units]
     pooled = {uid: members for ex in pending for uid, members in ex.pooled.items()}
     vec_text = encode_texts(encoder("text"), [("" if u.id in pooled else u.text) for u in units])
@@ -604,8 +663,6 @@ def encode_extractions(pending: Sequence[Extraction], encoder, config) -> list[E
     vec_visual = None
     if config.visual_encoder:
         vec_visual = encode_images(encoder("visual"), [u.image for u in units])
-    feature_kinds = set(instance_kinds()) if config.instance else set()
-    local_all = _local_features(pending, feature_kinds) if feature_kinds else [[] for _ in pending]
     out, i = [], 0
     for ex, local in zip(pending, local_all):
         n = len(ex.units)
@@ -618,26 +675,43 @@ def encode_extractions(pending: Sequence[Extraction], encoder, config) -> list[E
         i += n
     return out
 
-def _local_features(pending: Sequence[Extraction], kinds: set[str]) -> list[list[tuple[str, Any]]]:
-    """Local features of every unit of these kinds that has pixels, per extraction, in unit order. Units are spread
-    over one thread per CPU: OpenCV's SIFT releases the GIL and, on its own, keeps two cores only about 65% busy
-    (40 PDF page renders: 3.8 s one after another, 2.8 s on two threads; docs/benchmarks.md, first contact)."""
+# Per unit kind, options of extract_local_features (none: its defaults).
+FEATURE_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def _unit_features(u):
+    """Local features of one unit's pixels, or the FeatureError saying why there are none."""
     from .encode.local import FeatureError, extract_local_features
+
+    try:
+        return extract_local_features(u.image, **FEATURE_OPTIONS.get(u.kind, {}))
+    except FeatureError as err:
+        return err
+
+
+def _local_features(pending: Sequence[Extraction], kinds: set[str], prefetched=None) -> list[list[tuple[str, Any]]]:
+    """Local features of every unit of these kinds that has pixels, per extraction, in unit order (taken from
+    `prefetched` where it has them). Units are spread over one thread per CPU: OpenCV's SIFT releases the GIL and,
+    on its own, keeps two cores only about 65% busy (40 PDF page renders: 3.8 s one after another, 2.8 s on two
+    threads; docs/benchmarks.md, first contact)."""
+    from .encode.local import FeatureError
     from .encode.onnx import cpu_threads
 
-    jobs = [(e, u) for e, ex in enumerate(pending) for u in ex.units if u.image is not None and u.kind in kinds]
-
-    def one(job):
-        try:
-            return extract_local_features(job[1].image)
-        except FeatureError as err:
-            return err
-
-    if len(jobs) > 1 and cpu_threads() > 1:
-        with ThreadPoolExecutor(min(cpu_threads(), len(jobs)), thread_name_prefix="polyseek-features") as pool:
-            results = list(pool.map(one, jobs))
+    jobs, results = [], []
+    todo = []
+    for e, ex in enumerate(pending):
+        got = prefetched.take(ex) if prefetched is not None else None
+        if got is not None:
+            jobs += [(e, u) for u, _ in got]
+            results += [f for _, f in got]
+            continue
+        todo += [(e, u) for u in ex.units if u.image is not None and u.kind in kinds]
+    if len(todo) > 1 and cpu_threads() > 1:
+        with ThreadPoolExecutor(min(cpu_threads(), len(todo)), thread_name_prefix="polyseek-features") as pool:
+            results += list(pool.map(lambda job: _unit_features(job[1]), todo))
     else:
-        results = [one(j) for j in jobs]
+        results += [_unit_features(u) for _, u in todo]
+    jobs += todo
     out: list[list[tuple[str, Any]]] = [[] for _ in pending]
     for (e, u), feats in zip(jobs, results):
         if isinstance(feats, FeatureError):
