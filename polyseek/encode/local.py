@@ -145,7 +145,7 @@ def extract_local_features(
             return LocalFeatures.empty(size, work_scale)
         order = _balanced(np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2),
                           np.array([k.response for k in kps], dtype=np.float32), arr.shape, max_features, max(1, grid))
-        return _features(arr, [kps[i] for i in order], desc[order], size, work_scale)
+        return _features([kps[i] for i in order], desc[order], size, work_scale)
     # With corners: detect, keep the balanced subset, add the corners that repeat none of its keypoints, and
     # describe them all in one pass (SIFT's descriptor pass builds its own scale space, ~20 ms per call).
     kps = list(sift.detect(arr, None))
@@ -164,11 +164,11 @@ def extract_local_features(
     out_kps, desc = sift.compute(arr, kps + ckps)
     if desc is None or len(out_kps) != len(kps) + len(ckps):
         raise FeatureError("SIFT described a different number of keypoints than it was given")
-    f = _features(arr, out_kps, desc, size, work_scale)
+    f = _features(out_kps, desc, size, work_scale)
     return LocalFeatures(f.xy, f.size, f.angle, f.desc, size, work_scale, n_corners=len(ckps))
 
 
-def _features(arr, kps, desc, size: tuple[int, int], work_scale: float) -> LocalFeatures:
+def _features(kps, desc, size: tuple[int, int], work_scale: float) -> LocalFeatures:
     """LocalFeatures of OpenCV keypoints and their descriptors, positions mapped to given pixels."""
     pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
     # Keypoint centres are in working pixels with the pixel-centre convention; map to given pixels.
@@ -239,7 +239,7 @@ def corner_features(arr: np.ndarray, image_size: tuple[int, int], work_scale: fl
     out, desc = _sift(1, 0.04).compute(arr, kps)
     if desc is None or not out:
         return LocalFeatures.empty(image_size, work_scale)
-    return _features(arr, out, desc, image_size, work_scale)
+    return _features(out, desc, image_size, work_scale)
 
 
 def _not_repeating(s_xy: np.ndarray, s_size: np.ndarray, c_xy: np.ndarray, c_size: np.ndarray,
