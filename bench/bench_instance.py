@@ -146,7 +146,7 @@ def brute_force_peer(corpus, queries, bench, n_queries):
 def _extract_all(args, corpus, sources, n_distractors, first_distractor=0):
     out = []
     with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(sources,)) as pool:
-        if first_distractor == 0:
+        if corpus:
             out += pool.map(_extract_file, [str(p) for p in corpus], chunksize=4)
         out += pool.map(_extract_distractor, range(first_distractor, n_distractors), chunksize=8)
     return out
@@ -169,7 +169,8 @@ def _features(args, corpus, sources):
             have = pickle.load(f)
     n_have = sum(uid.startswith("distractor-") for uid, _, _ in have)
     if not have or n_have < args.distractors:
-        have = (have or []) + _extract_all(args, corpus, sources, args.distractors, n_have if have else 0)
+        # A cache of the corpus alone (a run without distractors) is extended with distractors only.
+        have = (have or []) + _extract_all(args, [] if have else corpus, sources, args.distractors, n_have)
         args.feature_cache.mkdir(parents=True, exist_ok=True)
         with open(f"{path}.tmp", "wb") as f:
             pickle.dump(have, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -16,7 +16,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..encode.local import LocalFeatures, concat_features, extract_local_features, mirror_features, rootsift
+from ..encode.local import (
+    LocalFeatures,
+    concat_features,
+    corner_features,
+    extract_local_features,
+    mirror_features,
+    rootsift,
+    to_gray_array,
+    with_corners,
+)
 from ..errors import IndexMismatchError, QueryError
 from ..imageio import clip_box, load_query_image
 from . import instance_segments as store
@@ -58,6 +67,8 @@ class InstanceConfig:
     deep_budget: int = 600_000  # ... within this many indexed features
     weak_min_inliers: int = 4  # ... and in that second chance a match needs this many inliers, frames agreeing,
     weak_margin: int = 2  # ... and this many more than any other image (else nothing is returned)
+    corner_budget: int = 1_200_000_000  # when still nothing: the rescue again with corner features on both sides,
+    # within this many comparisons (every image of a few-hundred-image corpus; 0: never)
 
     @staticmethod
     def from_dict(d: dict) -> "InstanceConfig":
@@ -107,6 +118,7 @@ class _Bow:
     idf: np.ndarray
     seg_of_row: np.ndarray
     local_row: np.ndarray
+    live: np.ndarray  # (rows,) bool: not removed
 
 
 class InstanceIndex:
@@ -137,10 +149,10 @@ class InstanceIndex:
         manifest = store.read_manifest(folder)
         if manifest is None:
             return cls(folder, config or InstanceConfig(), None)
-        if manifest.get("format") != store.FORMAT_VERSION:
+        if manifest.get("format") not in store.READABLE_FORMATS:
             raise IndexMismatchError(
                 f"{folder}: instance index format {manifest.get('format')!r}, this polyseek reads "
-                f"{store.FORMAT_VERSION}; rebuild the index"
+                f"{list(store.READABLE_FORMATS)}; rebuild the index"
             )
         return cls(folder, InstanceConfig.from_dict(manifest["config"]), manifest)
 
@@ -254,7 +266,7 @@ class InstanceIndex:
             for r, uid in enumerate(seg.ids):
                 self._where[uid] = (si, r)
             self._bow = None
-        live = sum(s.n_live_features() for s in self._segments)
+        live = sum(s.n_live_features(corners=False) for s in self._segments)  # the vocabulary is SIFT's
         if live == 0:
             return
         target = self._target_words(live)
@@ -262,7 +274,7 @@ class InstanceIndex:
             self._train_vocab(live, target)
         for seg in self._segments:
             if seg.words is None:
-                seg.words = self._assign_all(seg.desc)
+                seg.words = self._assign_all(seg)
                 seg.words_file = None
 
     def _target_words(self, live: int) -> int:
@@ -277,7 +289,7 @@ class InstanceIndex:
             rows = seg.live_rows()
             if not len(rows):
                 continue
-            idx = np.concatenate([np.arange(seg.off[r], seg.off[r + 1]) for r in rows])
+            idx = np.concatenate([np.arange(seg.off[r], seg.sift_end(r)) for r in rows])
             take = max(1, round(n_sample * len(idx) / live))
             parts.append(np.asarray(seg.desc[np.sort(rng.choice(idx, min(take, len(idx)), replace=False))]))
         self._vocab = Vocabulary.train(rootsift(np.concatenate(parts)), n_words)
@@ -288,27 +300,33 @@ class InstanceIndex:
             seg.words_file = None
         self._bow = None
 
-    def _assign_all(self, desc: np.ndarray, chunk: int = 50_000) -> np.ndarray:
-        out = np.empty(len(desc), np.int32)
-        for s in range(0, len(desc), chunk):
-            out[s : s + chunk] = self._vocab.assign(rootsift(desc[s : s + chunk]))
+    def _assign_all(self, seg: store.Segment, chunk: int = 50_000) -> np.ndarray:
+        """Words of a segment's SIFT features; corner features get -1 (they are matched by descriptor only, in
+        the last second chance, and stay out of the inverted file)."""
+        out = np.full(len(seg.desc), -1, np.int32)
+        sift = np.nonzero(~seg.corner_mask())[0]
+        for s in range(0, len(sift), chunk):
+            idx = sift[s : s + chunk]
+            out[idx] = self._vocab.assign(rootsift(np.asarray(seg.desc[idx])))
         return out
 
     def _build_bow(self) -> _Bow:
         from scipy.sparse import csr_matrix
 
-        rows, cols, seg_of_row, local_row = [], [], [], []
+        rows, cols, seg_of_row, local_row, live = [], [], [], [], []
         n_rows = 0
         for si, seg in enumerate(self._segments):
             counts = np.diff(seg.off)
             r = np.repeat(np.arange(seg.n_rows), counts)
+            w = np.asarray(seg.words)
+            keep = w >= 0  # corner features have no word
             if seg.dead:
-                keep = ~np.isin(r, list(seg.dead))
-                rows.append(r[keep] + n_rows)
-                cols.append(np.asarray(seg.words)[keep])
-            else:
-                rows.append(r + n_rows)
-                cols.append(np.asarray(seg.words))
+                keep &= ~np.isin(r, list(seg.dead))
+            rows.append(r[keep] + n_rows)
+            cols.append(w[keep])
+            alive = np.ones(seg.n_rows, bool)
+            alive[list(seg.dead)] = False
+            live.append(alive)
             seg_of_row.append(np.full(seg.n_rows, si, np.int32))
             local_row.append(np.arange(seg.n_rows))
             n_rows += seg.n_rows
@@ -328,6 +346,7 @@ class InstanceIndex:
             idf,
             np.concatenate(seg_of_row) if seg_of_row else np.zeros(0, np.int32),
             np.concatenate(local_row) if local_row else np.zeros(0, np.int64),
+            np.concatenate(live) if live else np.zeros(0, bool),
         )
 
     # ----- search ----------------------------------------------------------------------------------------
@@ -351,6 +370,8 @@ class InstanceIndex:
                 best = self._search_variants(bow, variants)
                 if best:
                     break
+            if not best and self.config.corner_budget > 0 and self._has_corners():
+                best = self._corner_chance(bow, crop, offset, attempts[0][0].feats)
             matches = [self._match(bow, row, *val, crop_box=(offset, crop.size)) for row, val in best.items()]
         matches.sort(key=lambda m: (-m.inliers, -m.bow))
         return matches[:k]
@@ -374,7 +395,7 @@ class InstanceIndex:
                 if loc is None:
                     continue
                 seg, r = self._segments[loc[0]], loc[1]
-                a, b = int(seg.off[r]), int(seg.off[r + 1])
+                a, b = int(seg.off[r]), seg.sift_end(r)
                 cands.append(Candidate(i, np.asarray(seg.words[a:b]), np.asarray(seg.desc[a:b]),
                                        np.asarray(seg.xy[a:b]), float(seg.meta[r, 2]), np.asarray(seg.sa[a:b])))
             for v in variants:
@@ -479,25 +500,32 @@ class InstanceIndex:
         if ranked[0][1][0] >= runner_up + c.weak_margin:
             best[ranked[0][0]] = ranked[0][1]
 
-    def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict) -> None:
+    def _rescue(self, bow: _Bow, variants: list["_QueryVariant"], scores: np.ndarray, best: dict, *,
+                corners: bool = False) -> None:
         """Second chance when word correspondences verified nothing: the best `rescue_shortlist` (variant, image)
         pairs by tf-idf, in order and within `rescue_budget` descriptor comparisons, are verified by direct
-        descriptor matching with the ratio test."""
+        descriptor matching with the ratio test. With `corners`, the indexed images' corner features take part
+        too (the query variants then carry theirs) within `corner_budget`."""
         c = self.config
         flat = scores.ravel()
-        n = min(c.rescue_shortlist, int((flat > 0).sum()))
+        # With corners, images sharing no word with the query come last but still come: a crop that holds few
+        # SIFT keypoints may share none with its photo (removed images never come).
+        if corners:
+            flat = np.where(np.tile(bow.live, scores.shape[0]), flat, -1.0)
+        n = min(c.rescue_shortlist, int((flat >= 0).sum()) if corners else int((flat > 0).sum()))
         if n == 0:
             return
         top = np.argsort(-flat, kind="stable")[:n]
         n_img = scores.shape[1]
-        budget = c.rescue_budget
+        budget = c.corner_budget if corners else c.rescue_budget
         todo: dict[int, list[int]] = {}
         weak: dict = {}
         for pair in top:
             vi, g = int(pair // n_img), int(pair % n_img)
             seg = self._segments[int(bow.seg_of_row[g])]
             r = int(bow.local_row[g])
-            cost = len(variants[vi].feats) * int(seg.off[r + 1] - seg.off[r])
+            n_feat = int(seg.off[r + 1]) - int(seg.off[r]) if corners else seg.sift_end(r) - int(seg.off[r])
+            cost = len(variants[vi].feats) * n_feat
             if cost > budget:
                 break
             budget -= cost
@@ -507,7 +535,7 @@ class InstanceIndex:
             found = verify_ratio(
                 v.root,
                 v.feats.xy,
-                [self._candidate(bow, g) for g in rows],
+                [self._candidate(bow, g, corners) for g in rows],
                 ratio=c.rescue_ratio,
                 min_inliers=max(3, c.weak_min_inliers - c.weak_margin),
                 threshold_px=c.ransac_px,
@@ -516,6 +544,31 @@ class InstanceIndex:
             )
             self._keep_best(weak, found, v, vi, scores)
         self._accept_weak(best, weak)
+
+    def _has_corners(self) -> bool:
+        return any(seg.meta[:, 3].any() for seg in self._segments)
+
+    def _corner_chance(self, bow: _Bow, crop, offset: tuple[int, int], feats: LocalFeatures) -> dict:
+        """Last chance when nothing verified: the query's SIFT features `feats` plus its corner features, matched
+        by descriptor against the indexed images' SIFT and corner features (`_rescue` with corners). A crop of
+        1-2 % of a photo meets only a handful of the photo's SIFT keypoints; the corners the index keeps beside
+        them are what gives such a crop enough inliers (docs/benchmarks.md, hard crops)."""
+        variants = self._query_variants(with_corners(feats, self._query_corners(crop)), crop, offset)
+        scores = np.stack([self._bow_scores(bow, v.words[:, 0]) for v in variants])
+        best: dict = {}
+        self._rescue(bow, variants, scores, best, corners=True)
+        return best
+
+    def _query_corners(self, crop) -> LocalFeatures:
+        """Corner features of the query, at the scales `_query_features` detects SIFT at."""
+        c = self.config
+        arr, ws = to_gray_array(crop, max_side=c.max_side, min_side=c.query_min_side)
+        size = (int(crop.size[0]), int(crop.size[1]))
+        out = corner_features(arr, size, ws, c.query_max_features)
+        if c.query_both_scales and max(crop.size) < c.query_min_side and ws < 1.0:
+            arr, ws = to_gray_array(crop, max_side=c.max_side)
+            out = concat_features(out, corner_features(arr, size, ws, c.query_max_features))
+        return out
 
     def _query_attempts(self, crop, offset: tuple[int, int]) -> list[list[_QueryVariant]]:
         """The query's variants, then, for a feature-poor query, the variants of a second detection at a lower
@@ -561,11 +614,11 @@ class InstanceIndex:
         finds); verification counts an indexed keypoint once, so the union adds no double inliers."""
         c = self.config
         up = extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features,
-                                    min_side=c.query_min_side, contrast=contrast, grid=c.grid)
+                                    min_side=c.query_min_side, contrast=contrast, grid=c.grid, corners=0)
         if not c.query_both_scales or max(crop.size) >= c.query_min_side or up.work_scale >= 1.0:
             return up
         own = extract_local_features(crop, max_side=c.max_side, max_features=c.query_max_features, min_side=0,
-                                     contrast=contrast, grid=c.grid)
+                                     contrast=contrast, grid=c.grid, corners=0)
         return concat_features(up, own)
 
     @staticmethod
@@ -574,10 +627,10 @@ class InstanceIndex:
         q = np.sqrt(cnt).astype(np.float32) * bow.idf[uw]
         return np.asarray(bow.matrix[:, uw] @ q).ravel()
 
-    def _candidate(self, bow: _Bow, g: int) -> Candidate:
+    def _candidate(self, bow: _Bow, g: int, corners: bool = False) -> Candidate:
         seg = self._segments[int(bow.seg_of_row[g])]
         r = int(bow.local_row[g])
-        a, b = int(seg.off[r]), int(seg.off[r + 1])
+        a, b = int(seg.off[r]), (int(seg.off[r + 1]) if corners else seg.sift_end(r))
         return Candidate(g, np.asarray(seg.words[a:b]), np.asarray(seg.desc[a:b]), np.asarray(seg.xy[a:b]),
                          float(seg.meta[r, 2]), np.asarray(seg.sa[a:b]))
 

@@ -16,7 +16,8 @@ import numpy as np
 from ..encode.local import DESC_DIM, LocalFeatures
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta has a 4th column, the image's corner features (the last ones of its rows)
+READABLE_FORMATS = (1, 2)  # a format-1 index loads with no corner features (its second chance skips them)
 _OURS = re.compile(r"^(seg-\d{6}\..+\.npy|vocab-\d{6}\.npz|manifest\.json)(\.tmp-\d+)?$")
 _ARRAYS = ("xy", "sa", "desc", "off", "meta")
 
@@ -30,7 +31,7 @@ class Segment:
     xy: np.ndarray  # (n, 2) float32, pixels of the image as given
     sa: np.ndarray  # (n, 2) float16: keypoint size, angle
     desc: np.ndarray  # (n, 128) uint8
-    meta: np.ndarray  # (m, 3) float32: width, height, work_scale
+    meta: np.ndarray  # (m, 4) float32: width, height, work_scale, corner features (the last of the row's)
     words: np.ndarray | None = None  # (n,) int32 under the current vocabulary
     dead: set[int] = field(default_factory=set)
     name: str | None = None  # None until written
@@ -46,12 +47,24 @@ class Segment:
             alive[list(self.dead)] = False
         return np.nonzero(alive)[0]
 
-    def n_live_features(self) -> int:
+    def n_live_features(self, *, corners: bool = True) -> int:
         counts = np.diff(self.off)
+        if not corners:
+            counts = counts - self.meta[:, 3].astype(np.int64)
         if self.dead:
             counts = counts.copy()
             counts[list(self.dead)] = 0
         return int(counts.sum())
+
+    def sift_end(self, r: int) -> int:
+        """End of row r's SIFT features (its corner features follow, up to off[r + 1])."""
+        return int(self.off[r + 1]) - int(self.meta[r, 3])
+
+    def corner_mask(self) -> np.ndarray:
+        """(n,) bool: which features are corner features."""
+        counts = np.diff(self.off)
+        pos = np.arange(int(self.off[-1])) - np.repeat(self.off[:-1], counts)
+        return pos >= np.repeat(counts - self.meta[:, 3].astype(np.int64), counts)
 
     @staticmethod
     def from_features(items: list[tuple[str, LocalFeatures]]) -> "Segment":
@@ -68,9 +81,8 @@ class Segment:
             xy=cat([f.xy.reshape(-1, 2) for f in feats], (0, 2), np.float32),
             sa=cat([np.stack([f.size, f.angle], axis=1).reshape(-1, 2) for f in feats], (0, 2), np.float16),
             desc=cat([f.desc.reshape(-1, DESC_DIM) for f in feats], (0, DESC_DIM), np.uint8),
-            meta=np.array([[f.image_size[0], f.image_size[1], f.work_scale] for f in feats], np.float32).reshape(
-                -1, 3
-            ),
+            meta=np.array([[f.image_size[0], f.image_size[1], f.work_scale, f.n_corners] for f in feats],
+                          np.float32).reshape(-1, 4),
         )
 
     @staticmethod
@@ -95,7 +107,7 @@ class Segment:
             xy=np.concatenate(xy) if xy else np.zeros((0, 2), np.float32),
             sa=np.concatenate(sa) if sa else np.zeros((0, 2), np.float16),
             desc=np.concatenate(desc) if desc else np.zeros((0, DESC_DIM), np.uint8),
-            meta=np.array(meta, np.float32).reshape(-1, 3),
+            meta=np.array(meta, np.float32).reshape(-1, 4),
             words=(np.concatenate(words) if words else np.zeros(0, np.int32)) if have_words else None,
         )
 
@@ -122,6 +134,8 @@ def load_segment(folder: str, entry: dict, *, mmap: bool = True) -> Segment:
     arrs = {key: np.load(os.path.join(folder, f"{name}.{key}.npy"), mmap_mode=mode) for key in _ARRAYS}
     arrs["off"] = np.asarray(arrs["off"])
     arrs["meta"] = np.asarray(arrs["meta"])
+    if arrs["meta"].shape[1] == 3:  # format 1: no corner features
+        arrs["meta"] = np.concatenate([arrs["meta"], np.zeros((len(arrs["meta"]), 1), np.float32)], axis=1)
     words = None
     if entry.get("words"):
         words = np.asarray(np.load(os.path.join(folder, entry["words"]), mmap_mode=mode))

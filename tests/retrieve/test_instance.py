@@ -92,8 +92,8 @@ def test_unrelated_image_matches_nothing(index):
 
 def test_mirrored_features_equal_features_of_the_mirrored_image(images):
     im = images["img2#img"]
-    f = extract_local_features(im)
-    g = extract_local_features(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    f = extract_local_features(im, corners=0)
+    g = extract_local_features(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), corners=0)
     m = mirror_features(f)
     # Pair keypoints by position; the permuted descriptors must match the ones detected on the mirrored image.
     d = np.linalg.norm(m.xy[:, None, :] - g.xy[None, :, :], axis=2)
@@ -291,7 +291,7 @@ def test_washed_out_query_is_detected_again_at_a_lower_contrast_threshold(index,
     # structure again. Word passes only (no deep pass, no ratio rescue), so the retry is what makes the match.
     query = ImageEnhance.Contrast(crop_of(images["img3#img"])).enhance(0.1)
     cfg = dataclasses.replace(index.config, deep_shortlist=0, rescue_shortlist=0)
-    assert len(extract_local_features(query, contrast=cfg.contrast, min_side=cfg.query_min_side)) < 20
+    assert len(extract_local_features(query, contrast=cfg.contrast, min_side=cfg.query_min_side, corners=0)) < 20
     saved = index.config
     try:
         index.config = cfg
@@ -318,8 +318,9 @@ def test_small_query_keeps_the_features_of_its_own_scale(index, images):
     small = crop_of(images["img5#img"]).resize((64, 52), Image.Resampling.BICUBIC)
     cfg = index.config
     up = extract_local_features(small, max_features=cfg.query_max_features, min_side=cfg.query_min_side,
-                                contrast=cfg.contrast, grid=cfg.grid)
-    own = extract_local_features(small, max_features=cfg.query_max_features, contrast=cfg.contrast, grid=cfg.grid)
+                                contrast=cfg.contrast, grid=cfg.grid, corners=0)
+    own = extract_local_features(small, max_features=cfg.query_max_features, contrast=cfg.contrast, grid=cfg.grid,
+                                 corners=0)
     assert up.work_scale < 1 and len(own) > 0
     both = index._query_features(small, cfg.contrast)
     assert len(both) == len(up) + len(own)
@@ -334,11 +335,11 @@ def test_small_query_keeps_the_features_of_its_own_scale(index, images):
     big = crop_of(images["img5#img"])
     assert len(index._query_features(big, cfg.contrast)) == len(
         extract_local_features(big, max_features=cfg.query_max_features, min_side=cfg.query_min_side,
-                               contrast=cfg.contrast, grid=cfg.grid))
+                               contrast=cfg.contrast, grid=cfg.grid, corners=0))
     res = index.search(small, k=3)
     assert res and res[0].unit_id == "img5#img" and iou(res[0].box, CROP) > 0.4, res
     with pytest.raises(ValueError, match="different images"):
-        concat_features(up, extract_local_features(big))
+        concat_features(up, extract_local_features(big, corners=0))
 
 
 def test_ratio_test_rejects_a_feature_whose_two_nearest_are_equally_close(images):
@@ -355,3 +356,92 @@ def test_ratio_test_rejects_a_feature_whose_two_nearest_are_equally_close(images
     twice = Candidate(0, np.zeros(2 * len(src), np.int32), np.concatenate([src.desc, src.desc]),
                       np.concatenate([src.xy, src.xy + 1000]), src.work_scale)
     assert verify_ratio(rootsift(q.desc), q.xy, [twice], min_inliers=3) == []
+
+
+def test_index_features_carry_corners_that_repeat_no_sift_keypoint(images):
+    from polyseek.encode.local import INDEX_CORNERS
+
+    im = images["img3#img"]
+    f = extract_local_features(im)
+    sift = extract_local_features(im, corners=0)
+    assert f.n_corners > 100 and f.n_corners <= INDEX_CORNERS and sift.n_corners == 0
+    # The SIFT part is exactly what a SIFT-only extraction gives; the corners follow it.
+    assert f.n_sift == len(sift)
+    assert np.array_equal(f.xy[: f.n_sift], sift.xy) and np.array_equal(f.desc[: f.n_sift], sift.desc)
+    corners = f.xy[f.n_sift :]
+    d = np.linalg.norm(corners[:, None, :] - sift.xy[None, :, :], axis=2)
+    ratio = sift.size.astype(np.float32)[None, :] / f.size[f.n_sift :].astype(np.float32)[:, None]
+    assert not ((d <= 1.5 * f.work_scale) & (ratio > 1 / 1.5) & (ratio < 1.5)).any()
+    # Mirroring keeps the split.
+    assert mirror_features(f).n_corners == f.n_corners
+
+
+def _smooth_scene(seed: int) -> Image.Image:
+    """A photo-like scene: smooth shading with a few thin-lined objects, where SIFT finds few keypoints."""
+    rng = random.Random(seed)
+    yy, xx = np.mgrid[0:H, 0:W]
+    base = 120 + 60 * np.sin(xx / (40 + seed % 7) + seed) * np.cos(yy / 55.0)
+    im = Image.fromarray(np.dstack([base, base * 0.9, base * 0.8]).clip(0, 255).astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    for _ in range(150):
+        x, y = rng.randrange(W - 30), rng.randrange(H - 30)
+        pts = [(x + rng.randint(0, 28), y + rng.randint(0, 28)) for _ in range(4)]
+        d.line(pts, fill=tuple(rng.randrange(256) for _ in range(3)), width=1)
+    return im
+
+
+def test_corner_features_find_a_small_crop_the_sift_stages_cannot(tmp_path):
+    import dataclasses
+
+    from polyseek.store.instance import InstanceConfig
+
+    scenes = {f"s{i}": _smooth_scene(i) for i in range(6)}
+    # Word correspondences (min_sim > 1) and the SIFT-only rescue (budget 0) can verify nothing: only the corner
+    # chance, which matches SIFT and corner features by descriptor, can answer.
+    cfg = InstanceConfig(min_sim=1.01, rescue_budget=0, deep_shortlist=0)
+    ii = InstanceIndex.open(tmp_path / "idx", cfg)
+    for uid, im in scenes.items():
+        ii.add(uid, extract_local_features(im))
+    ii.commit()
+    box = (130, 80, 80, 64)  # ~5 % of the scene
+    query = jpeg(scenes["s2"].crop((box[0], box[1], box[0] + box[2], box[1] + box[3])).rotate(
+        7, Image.Resampling.BICUBIC), 40)
+    res = ii.search(query)
+    assert res and res[0].unit_id == "s2", res
+    assert iou(res[0].box, box) > 0.4, res[0].box
+    ii.config = dataclasses.replace(cfg, corner_budget=0)
+    assert ii.search(query) == []
+    # An index whose images carry no corners (as one of format 1) answers nothing from that chance either.
+    plain = InstanceIndex.open(tmp_path / "plain", cfg)
+    for uid, im in scenes.items():
+        plain.add(uid, extract_local_features(im, corners=0))
+    assert plain.search(query) == []
+    # Unrelated scenes match nothing through it.
+    for seed in range(40, 46):
+        assert ii.search(_smooth_scene(seed).crop((130, 80, 210, 144))) == [], seed
+
+
+def test_format_1_index_without_corners_still_opens_and_searches(images, tmp_path):
+    folder = tmp_path / "v1"
+    ii = InstanceIndex.open(folder)
+    for uid, im in images.items():
+        ii.add(uid, extract_local_features(im, corners=0))
+    ii.commit()
+    # Rewrite it as format 1 wrote it: 3 meta columns, format 1 in the manifest.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for seg in manifest["segments"]:
+        meta_path = folder / f"{seg['name']}.meta.npy"
+        np.save(meta_path, np.load(meta_path)[:, :3])
+    manifest["format"] = 1
+    for key in ("corner_budget",):
+        manifest["config"].pop(key)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    old = InstanceIndex.open(folder)
+    res = old.search(crop_of(images["img1#img"]))
+    assert res and res[0].unit_id == "img1#img"
+    # New images added to it carry corners; the next commit writes the current format.
+    old.add("img6#img", extract_local_features(draw_image(6)))
+    old.commit()
+    again = InstanceIndex.open(folder)
+    assert json.loads((folder / "manifest.json").read_text())["format"] == instance_store.FORMAT_VERSION
+    assert again.search(crop_of(draw_image(6)))[0].unit_id == "img6#img"
