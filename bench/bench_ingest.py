@@ -15,6 +15,7 @@ sentence-transformers encoding for records, rapidocr on the same images, pypdfiu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,30 @@ class Instrumented:
             finally:
                 setattr(self, attr, getattr(self, attr) + time.perf_counter() - t)
         return wrapper
+
+
+@contextlib.contextmanager
+def legacy_features(on: bool):
+    """With `on`, local features are computed as before issue 10: page renders at 640 px (the extractor's default
+    working size), one image after another, all at encode time (no prefetch while files are extracted). Only the
+    scheduling and the page size change; SIFT and its settings are today's."""
+    import polyseek.encode.onnx as onnx
+    import polyseek.indexer as indexer
+
+    if not on:
+        yield
+        return
+    saved = (dict(indexer.FEATURE_OPTIONS), indexer.FeaturePrefetch, onnx.cpu_threads)
+    indexer.FEATURE_OPTIONS["page"] = {k: v for k, v in indexer.FEATURE_OPTIONS.get("page", {}).items()
+                                       if k != "max_side"}
+    indexer.FeaturePrefetch = lambda config: None
+    onnx.cpu_threads = lambda: 1  # read by _local_features when it sizes its thread pool
+    try:
+        yield
+    finally:
+        indexer.FEATURE_OPTIONS.clear()
+        indexer.FEATURE_OPTIONS.update(saved[0])
+        indexer.FeaturePrefetch, onnx.cpu_threads = saved[1], saved[2]
 
 
 def polyseek_run(folder: Path, inputs: list[Path], cfg, **add_kw) -> dict:
@@ -181,7 +206,8 @@ def _pick_pdfs(max_pages: int) -> list[tuple[Path, int]]:
     return out
 
 
-def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool = False) -> list[list]:
+def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool = False,
+               rounds: int = 1) -> list[list]:
     import pypdfium2 as pdfium
 
     from polyseek.config import IndexConfig, IngestConfig
@@ -220,17 +246,19 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool
                      len(no_text) / t_ocr.s, t_ocr.s, "–", "–", "–"])
     from polyseek.encode.text import packaged_minilm_path
 
-    # Today's path before issue 10, in the same run: MiniLM through sentence-transformers (torch) and one unit per
-    # layout block (pdf_passage_words=0; lone labels are dropped there too, so it is slightly faster than it was).
-    # Then each change alone, then the default (int8 MiniLM on ONNX Runtime + passages + each distinct text encoded
-    # once).
+    # Today's path before issue 10, in the same run: MiniLM through sentence-transformers (torch), one unit per
+    # layout block (pdf_passage_words=0; lone labels are dropped there too, so it is slightly faster than it was),
+    # and local features as they were computed then: page renders at 640 px, one image after another at encode time
+    # (LEGACY_FEATURES, applied by legacy_features()). Then each change alone, cumulatively, ending with the default.
     torch_minilm = f"sentence-transformers:{packaged_minilm_path()}"
     variants = [
-        ("before: torch encoder, one unit a block", dict(text_encoder=torch_minilm), dict(pdf_passage_words=0), False),
-        ("torch encoder + passages", dict(text_encoder=torch_minilm), {}, False),
-        ("ONNX encoder fp32, one unit a block", dict(text_encoder="minilm"), dict(pdf_passage_words=0), False),
-        ("ONNX encoder fp32 + passages", dict(text_encoder="minilm"), {}, False),
-        ("default: ONNX encoder int8 + passages", {}, {}, False),
+        ("before: torch encoder, one unit a block, local features as then", dict(text_encoder=torch_minilm),
+         dict(pdf_passage_words=0), False, True),
+        ("+ today's local features (threads, during extraction, pages at 480 px)", dict(text_encoder=torch_minilm),
+         dict(pdf_passage_words=0), False, False),
+        ("+ passages", dict(text_encoder=torch_minilm), {}, False, False),
+        ("+ ONNX Runtime fp32 instead of torch", dict(text_encoder="minilm"), {}, False, False),
+        ("default: + int8 weights", {}, {}, False, False),
     ]
     if only_default:
         variants = [variants[0], variants[-1]]
@@ -239,13 +267,24 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool
     smallest = min(pdfs, key=lambda pn: pn[1])[0]
     polyseek_run(tmp / "idx-pdf-warmup", [folder / smallest.name], IndexConfig(device=device,
                                                                                 ingest=IngestConfig(ocr=False)))
+    # Variants alternate over `rounds` rounds (the machine's speed drifts by 10% and more over minutes); each row
+    # gives the median run, and the speed-up is the ratio of medians.
+    runs: dict[int, list[dict]] = {i: [] for i in range(len(variants))}
+    for r in range(rounds):
+        for i, (name, cfg_kw, ingest_kw, ocr, legacy) in enumerate(variants):
+            cfg = IndexConfig(device=device, **cfg_kw, ingest=IngestConfig(ocr=ocr, **ingest_kw))
+            with legacy_features(legacy):
+                p = polyseek_run(tmp / f"idx-pdf-{r}-{i}", [folder], cfg)
+            runs[i].append(p)
+            print(f"round {r + 1}/{rounds}: {name}: {p['s']:.2f} s", flush=True)
     base_s = None
-    for name, cfg_kw, ingest_kw, ocr in variants:
-        cfg = IndexConfig(device=device, **cfg_kw, ingest=IngestConfig(ocr=ocr, **ingest_kw))
-        p = polyseek_run(tmp / f"idx-pdf-{len(rows)}", [folder], cfg)
+    for i, (name, cfg_kw, ingest_kw, ocr, legacy) in enumerate(variants):
+        ps = sorted(runs[i], key=lambda p: p["s"])
+        p = ps[len(ps) // 2]
         base_s = base_s or p["s"]
         ratio = f"{base_s / p['s']:.2f}x" if not ocr else "–"
-        rows.append([label, f"{name}, OCR {'on' if ocr else 'off'} ({p['units']:,} units)",
+        spread = f" [{ps[0]['s']:.2f}-{ps[-1]['s']:.2f} s over {len(ps)} rounds]" if len(ps) > 1 else ""
+        rows.append([label, f"{name}, OCR {'on' if ocr else 'off'} ({p['units']:,} units){spread}",
                      pages / p["s"], p["s"], p["encode_s"], p["write_s"], ratio])
         print(rows[-1], flush=True)
     return rows
@@ -264,6 +303,8 @@ def main(argv=None):
     ap.add_argument("--ray-ocr", action="store_true", help="OCR on in the --ray-images comparison")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--pdf-quick", action="store_true", help="PDF: only the before/after pair (OCR off)")
+    ap.add_argument("--pdf-rounds", type=int, default=1, help="PDF: alternate the variants this many rounds, report "
+                                                               "medians")
     args = ap.parse_args(argv)
     if args.ray_images:
         return main_ray(args)
@@ -280,12 +321,13 @@ def main(argv=None):
                 rows += bench_images(args.images, tmp, args.device)
                 print(f"images done (load {load_avg()})", flush=True)
             if "pdf" not in skip:
-                rows += bench_pdfs(args.pdf_pages, tmp, args.device, args.pdf_quick)
+                rows += bench_pdfs(args.pdf_pages, tmp, args.device, args.pdf_quick, args.pdf_rounds)
                 print(f"pdf done (load {load_avg()})", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = (f"`python bench/bench_ingest.py --records {args.records} --images {args.images} --pdf-pages {args.pdf_pages}"
-            f"{' --device ' + args.device if args.device else ''}`.  \n"
+            f"{' --device ' + args.device if args.device else ''}"
+            f"{' --pdf-quick' if args.pdf_quick else ''}{f' --pdf-rounds {args.pdf_rounds}' if args.pdf_rounds > 1 else ''}`.  \n"
             f"Machine: {machine_line(['polyseek', 'sentence-transformers', 'torch', 'pypdfium2', 'rapidocr-onnxruntime', 'lancedb'])}.  \n"
             f"Load average (1/5/15 min): {load_start} at start, {load_avg()} at end.\n\n"
             "Items/s are records, images or PDF pages per second of wall time; 'encoder s' and 'store write s' are "

@@ -675,11 +675,14 @@ def encode_extractions(pending: Sequence[Extraction], encoder, config, features=
         i += n
     return out
 
-# Per unit kind, options of extract_local_features (else its defaults). PDF page renders are analysed with their
-# long side at 512 pixels instead of 640: SIFT costs about 35% less a page, and finding a page from a screenshot of
-# part of it did not get worse (Recall@1 on seeded screenshots of 12 pdf-corpus PDFs, 640 against 512: 0.747 / 0.773
-# and 0.811 / 0.811 on two seeds; 400 pixels fell to 0.566). docs/benchmarks.md, first contact.
-FEATURE_OPTIONS: dict[str, dict[str, Any]] = {"page": {"max_side": 512}}
+# Per unit kind, options of extract_local_features (else its defaults; docs/benchmarks.md, first contact):
+# - PDF page renders are analysed with their long side at 480 pixels instead of 640: SIFT costs about 40% less a
+#   page, and finding a page from a screenshot of part of it did not get worse (bench/bench_page_crops.py).
+# - Corner keypoints (the hard-crop last chance: small crops of photos) are indexed for photos only. PDF pages and
+#   figures and video keyframes keep SIFT alone: corners cost about 0.1 s of CPU an image, which would undo most of
+#   the PDF ingest speed-up, and their gain was measured on photos only.
+FEATURE_OPTIONS: dict[str, dict[str, Any]] = {"page": {"max_side": 480, "corners": 0}, "figure": {"corners": 0},
+                                              "frame": {"corners": 0}}
 
 
 def _unit_features(u):
