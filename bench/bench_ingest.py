@@ -254,7 +254,7 @@ def bench_pdfs(max_pages: int, tmp: Path, device: str | None, only_default: bool
     variants = [
         ("before: torch encoder, one unit a block, local features as then", dict(text_encoder=torch_minilm),
          dict(pdf_passage_words=0), False, True),
-        ("+ today's local features (threads, during extraction, pages at 480 px)", dict(text_encoder=torch_minilm),
+        ("+ today's local features (threads, during extraction, pages at 512 px)", dict(text_encoder=torch_minilm),
          dict(pdf_passage_words=0), False, False),
         ("+ passages", dict(text_encoder=torch_minilm), {}, False, False),
         ("+ ONNX Runtime fp32 instead of torch", dict(text_encoder="minilm"), {}, False, False),

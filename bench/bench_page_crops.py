@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     body = (f"`python bench/bench_page_crops.py --sizes {args.sizes} --dpi {args.dpi} --seeds {args.seeds} "
             f"--queries {args.queries}`: {len(pdfs)} PDFs ({n_pages} pages) of pdf-corpus, OCR off; Recall@1 of the "
             f"page (asset and page number) over instance search alone; windows without features skipped.  \n"
-            f"{machine_line(['opencv-python-headless', 'pypdfium2'])}  \nLoad average: {start} at start, "
+            f"{machine_line(['opencv-python', 'pypdfium2'])}  \nLoad average: {start} at start, "
             f"{load_avg()} at end.\n\n" + table(headers, rows))
     emit("page-crops", "Page from a screenshot of part of it (page render working size)", [body], write=args.write)
     return 0

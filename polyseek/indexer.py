@@ -676,12 +676,13 @@ def encode_extractions(pending: Sequence[Extraction], encoder, config, features=
     return out
 
 # Per unit kind, options of extract_local_features (else its defaults; docs/benchmarks.md, first contact):
-# - PDF page renders are analysed with their long side at 480 pixels instead of 640: SIFT costs about 40% less a
-#   page, and finding a page from a screenshot of part of it did not get worse (bench/bench_page_crops.py).
+# - PDF page renders are analysed with their long side at 512 pixels instead of 640: SIFT costs about 35% less a
+#   page, and finding a page from a screenshot of part of it did not get worse (bench/bench_page_crops.py: Recall@1
+#   396 of 454 at 640 and at 512; 480 fell to 386).
 # - Corner keypoints (the hard-crop last chance: small crops of photos) are indexed for photos only. PDF pages and
 #   figures and video keyframes keep SIFT alone: corners cost about 0.1 s of CPU an image, which would undo most of
 #   the PDF ingest speed-up, and their gain was measured on photos only.
-FEATURE_OPTIONS: dict[str, dict[str, Any]] = {"page": {"max_side": 480, "corners": 0}, "figure": {"corners": 0},
+FEATURE_OPTIONS: dict[str, dict[str, Any]] = {"page": {"max_side": 512, "corners": 0}, "figure": {"corners": 0},
                                               "frame": {"corners": 0}}
 
 

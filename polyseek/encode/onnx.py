@@ -177,14 +177,16 @@ def cpu_threads() -> int:
 class OnnxTextEncoder(Encoder):
     """A mean-pooling sentence-transformers model through ONNX Runtime (CPU): the packaged MiniLM by default.
 
-    Texts are sorted by token length and run in batches of `batch_size`, so padding costs little."""
+    Texts are sorted by token length and run in batches of at most `batch_size` texts and `batch_tokens` tokens
+    (padding included), so padding costs little and long passages go in small batches (8 passages of 256 tokens
+    used about 4-12% less CPU than 32 on two cores; docs/benchmarks.md, first contact)."""
 
     name: ClassVar[str] = "onnx"
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
     spec_options: ClassVar[tuple[str, ...]] = ("quantize",)
 
     def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 32, *,
-                 quantize: str | None = None):
+                 quantize: str | None = None, batch_tokens: int = 2048):
         from .text import MINILM_ID, _MINILM_ALIASES, packaged_minilm_path
 
         if device not in (None, "cpu"):
@@ -196,6 +198,7 @@ class OnnxTextEncoder(Encoder):
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_tokens = int(batch_tokens)
         packaged = canonical_model(packaged_minilm_path()) if not model or model in _MINILM_ALIASES else None
         folder = Path(packaged or canonical_model(model))
         if not folder.is_dir():
@@ -253,18 +256,21 @@ class OnnxTextEncoder(Encoder):
         lens = np.fromiter((len(e.ids) for e in enc), dtype=np.int64, count=len(enc))
         order = np.argsort(-lens, kind="stable")
         out: np.ndarray | None = None
-        for i in range(0, len(order), self.batch_size):
-            rows = order[i:i + self.batch_size]
-            width = int(lens[rows].max())
+        i = 0
+        while i < len(order):
+            width = int(lens[order[i]])  # the longest text left: they go longest first
+            n = max(1, min(self.batch_size, self.batch_tokens // max(width, 1)))
+            rows = order[i:i + n]
+            i += n
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             types = np.zeros((len(rows), width), dtype=np.int64)
             for r, j in enumerate(rows):
                 e = enc[j]
-                n = len(e.ids)
-                ids[r, :n] = e.ids
-                types[r, :n] = e.type_ids
-                mask[r, :n] = 1
+                m = len(e.ids)
+                ids[r, :m] = e.ids
+                types[r, :m] = e.type_ids
+                mask[r, :m] = 1
             vec = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
             if out is None:
                 out = np.empty((len(texts), vec.shape[1]), dtype=np.float32)

@@ -75,3 +75,32 @@ def test_query_side_imports_no_torch_or_transformers(minilm):
             "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+class _Recording:
+    """ONNX Runtime's session, recording the shape of every batch it runs."""
+
+    def __init__(self, session):
+        self.session, self.shapes = session, []
+
+    def run(self, outputs, feeds):
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)
+
+
+def test_long_texts_go_in_batches_of_bounded_tokens(minilm):
+    """Long passages run a few at a time (at most batch_tokens tokens a batch, padding included), short ones up to
+    batch_size at once; the vectors do not depend on the batching (fp32)."""
+    texts = [LONG] * 5 + [f"short text number {i}" for i in range(40)]
+    whole = minilm.encode_documents(texts)
+    rec = _Recording(minilm._session)
+    saved = minilm._session, minilm.batch_tokens
+    minilm._session, minilm.batch_tokens = rec, 600
+    try:
+        bounded = minilm.encode_documents(texts)
+    finally:
+        minilm._session, minilm.batch_tokens = saved
+    assert rec.shapes[:3] == [(2, 256)] * 3  # the 5 long texts (the last with the longest short one)
+    assert all(b * w <= 600 or b == 1 for b, w in rec.shapes)
+    assert max(b for b, _ in rec.shapes) == minilm.batch_size  # the short texts: 32 at once
+    assert (whole * bounded).sum(axis=1).min() > 0.9999
