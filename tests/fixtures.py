@@ -74,7 +74,16 @@ def exif_jpeg(path: Path, *, orientation: int = 6, date: str = "2021:06:15 14:30
     im.save(path, format="JPEG", exif=exif, quality=90)
 
 
-def _png_bytes(im: Image.Image) -> bytes:
+def bar_chart() -> Image.Image:
+    """A small four-bar chart (the figure of the generated PDFs)."""
+    chart = Image.new("RGB", (300, 160), "white")
+    d = ImageDraw.Draw(chart)
+    for i, h in enumerate((60, 110, 90, 140)):
+        d.rectangle((30 + i * 65, 150 - h, 70 + i * 65, 150), fill=(40 + i * 50, 90, 200 - i * 40))
+    return chart
+
+
+def png_bytes(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
@@ -101,12 +110,8 @@ def report_pdf(path: Path, *, title: str = "Solar Panel Efficiency Report", encr
                           "efficiency of monocrystalline and polycrystalline panels measured on a rooftop array "
                           "during one summer. Monocrystalline panels reached the highest efficiency.")
     pdf.ln(14)
-    chart = Image.new("RGB", (300, 160), "white")
-    d = ImageDraw.Draw(chart)
-    for i, h in enumerate((60, 110, 90, 140)):
-        d.rectangle((30 + i * 65, 150 - h, 70 + i * 65, 150), fill=(40 + i * 50, 90, 200 - i * 40))
     y = pdf.get_y()
-    pdf.image(io.BytesIO(_png_bytes(chart)), x=56, y=y, w=240, h=128)
+    pdf.image(io.BytesIO(png_bytes(bar_chart())), x=56, y=y, w=240, h=128)
     pdf.set_y(y + 128 + 6)
     pdf.set_font("helvetica", "I", 10)
     pdf.multi_cell(0, 13, "Figure 1: Monthly energy yield of the rooftop array in kilowatt hours.")
@@ -133,7 +138,7 @@ def scanned_pdf(path: Path, text: str = "SCANNED RECEIPT 4417") -> None:
     pdf = FPDF(unit="pt", format=(420, 200))
     pdf.add_page()
     im = text_image(text, size=(840, 160), font_size=56)
-    pdf.image(io.BytesIO(_png_bytes(im)), x=0, y=20, w=420, h=80)
+    pdf.image(io.BytesIO(png_bytes(im)), x=0, y=20, w=420, h=80)
     pdf.output(str(path))
 
 
@@ -193,7 +198,7 @@ def make_bad_corpus(folder: str | Path, *, max_image_pixels: int = 50_000) -> Ma
     data[20:400] = os.urandom(380)  # header intact enough to be sniffed, markers broken
     (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(data[4:40]) + b"\x00" * 30)
     m.bad["corrupt.jpg"] = "JPEG"
-    png = _png_bytes(text_image("TRUNCATED", size=(200, 80)))
+    png = png_bytes(text_image("TRUNCATED", size=(200, 80)))
     (root / "truncated.png").write_bytes(png[: len(png) // 2])
     m.bad["truncated.png"] = "truncated PNG"
     (root / "empty.txt").write_bytes(b"")

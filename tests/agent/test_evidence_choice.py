@@ -259,7 +259,8 @@ def _plot_pdf(path):
     import io
 
     from fpdf import FPDF
-    from PIL import Image, ImageDraw
+
+    from tests.fixtures import bar_chart, png_bytes
 
     pdf = FPDF(unit="pt", format="A4")
     pdf.set_margins(56, 56)
@@ -268,14 +269,8 @@ def _plot_pdf(path):
     pdf.multi_cell(0, 15, "Human evaluation of long summaries is slow and costly, so automatic metrics are often used "
                           "instead. We collected fine-grained judgments of faithfulness for two datasets.")
     pdf.ln(10)
-    chart = Image.new("RGB", (300, 160), "white")
-    d = ImageDraw.Draw(chart)
-    for i, h in enumerate((60, 110, 90, 140)):
-        d.rectangle((30 + i * 65, 150 - h, 70 + i * 65, 150), fill=(40 + i * 50, 90, 200 - i * 40))
-    buf = io.BytesIO()
-    chart.save(buf, format="PNG")
     y = pdf.get_y()
-    pdf.image(io.BytesIO(buf.getvalue()), x=56, y=y, w=240, h=128)
+    pdf.image(io.BytesIO(png_bytes(bar_chart())), x=56, y=y, w=240, h=128)
     pdf.set_y(y + 134)
     pdf.set_font("helvetica", "I", 10)
     pdf.multi_cell(0, 13, "Figure 2: Confidence intervals of the correlations, per metric and dataset.")
