@@ -65,7 +65,7 @@ def legacy_features(on: bool):
     saved = (dict(indexer.FEATURE_OPTIONS), indexer.FeaturePrefetch, onnx.cpu_threads)
     indexer.FEATURE_OPTIONS["page"] = {k: v for k, v in indexer.FEATURE_OPTIONS.get("page", {}).items()
                                        if k != "max_side"}
-    indexer.FeaturePrefetch = lambda config: None
+    indexer.FeaturePrefetch = lambda: None
     onnx.cpu_threads = lambda: 1  # read by _local_features when it sizes its thread pool
     try:
         yield

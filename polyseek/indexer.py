@@ -104,7 +104,7 @@ class Batcher:
         self.started = time.monotonic()
         self.done_paths: list[str] = []
         self.failures: list[tuple[str, str]] = []
-        self.features = FeaturePrefetch(run.config) if getattr(run.config, "instance", False) else None
+        self.features = FeaturePrefetch() if run.config.instance else None
 
     def add(self, ex: Extraction, done_path: str | None = None) -> None:
         self.pending.append(ex)
@@ -187,7 +187,7 @@ class FeaturePrefetch:
     `encode_extractions` takes the results before it starts the text encoder, so the two never share the cores
     (measured slower when they do: docs/benchmarks.md, first contact)."""
 
-    def __init__(self, config):
+    def __init__(self):
         self.kinds = set(instance_kinds())
         self._pool: ThreadPoolExecutor | None = None
         self._futures: dict[int, tuple[Extraction, list]] = {}

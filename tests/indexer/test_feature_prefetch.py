@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from polyseek.config import IndexConfig
 from polyseek.indexer import FeaturePrefetch, _local_features
 from polyseek.types import Asset, Extraction, Unit
 
@@ -31,7 +30,7 @@ def test_prefetched_features_equal_features_computed_at_encode_time():
     kinds = {"page", "figure"}
     plain = [_extraction("a", 0), _extraction("b", 10)]
     ahead = [_extraction("a", 0), _extraction("b", 10)]
-    pre = FeaturePrefetch(IndexConfig())
+    pre = FeaturePrefetch()
     try:
         pre.submit(ahead[0])  # only the first one ahead: the other is computed at encode time
         got = _local_features(ahead, kinds, pre)
@@ -50,7 +49,7 @@ def test_prefetched_features_equal_features_computed_at_encode_time():
 
 def test_forgotten_extraction_is_not_taken():
     ex = _extraction("c", 20)
-    pre = FeaturePrefetch(IndexConfig())
+    pre = FeaturePrefetch()
     pre.submit(ex)
     pre.forget(ex)  # its file failed after this part: the part is dropped
     assert pre.take(ex) is None
