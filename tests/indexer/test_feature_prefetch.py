@@ -54,3 +54,15 @@ def test_forgotten_extraction_is_not_taken():
     pre.forget(ex)  # its file failed after this part: the part is dropped
     assert pre.take(ex) is None
     pre.close()
+
+
+def test_pages_get_sift_at_512_px_and_photos_get_corners_too():
+    """Per-kind feature options: a PDF page render is analysed at 512 px and keeps SIFT alone (ingest speed); a
+    photo also gets the corner keypoints of the hard-crop last chance."""
+    from polyseek.indexer import _unit_features
+
+    big = _page(30).resize((640, 840))
+    page = _unit_features(Unit("d#p1", "page", page=1, image=big))
+    photo = _unit_features(Unit("img", "image", image=big))
+    assert page.n_corners == 0 and abs(page.work_scale - 840 / 512) < 0.01
+    assert photo.n_corners > 0 and abs(photo.work_scale - 840 / 640) < 0.01
