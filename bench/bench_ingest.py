@@ -62,17 +62,22 @@ def legacy_features(on: bool):
     if not on:
         yield
         return
-    saved = (dict(indexer.FEATURE_OPTIONS), indexer.FeaturePrefetch, onnx.cpu_threads)
+    saved = (dict(indexer.FEATURE_OPTIONS), indexer.Batcher.__init__, onnx.cpu_threads)
     indexer.FEATURE_OPTIONS["page"] = {k: v for k, v in indexer.FEATURE_OPTIONS.get("page", {}).items()
                                        if k != "max_side"}
-    indexer.FeaturePrefetch = lambda: None
-    onnx.cpu_threads = lambda: 1  # read by _local_features when it sizes its thread pool
+
+    def no_prefetch(self, *args, **kw):  # the batcher computes every file's local features at encode time
+        saved[1](self, *args, **kw)
+        self.features = None
+
+    indexer.Batcher.__init__ = no_prefetch
+    onnx.cpu_threads = lambda: 1  # read by FeaturePrefetch when it sizes its thread pool
     try:
         yield
     finally:
         indexer.FEATURE_OPTIONS.clear()
         indexer.FEATURE_OPTIONS.update(saved[0])
-        indexer.FeaturePrefetch, onnx.cpu_threads = saved[1], saved[2]
+        indexer.Batcher.__init__, onnx.cpu_threads = saved[1], saved[2]
 
 
 def polyseek_run(folder: Path, inputs: list[Path], cfg, **add_kw) -> dict:

@@ -182,32 +182,33 @@ class Batcher:
 
 
 class FeaturePrefetch:
-    """Local features of each extraction's units, computed on background threads (one per CPU) from the moment the
-    extraction arrives: SIFT of one file's pages runs while the next file is extracted, which uses one core.
-    `encode_extractions` takes the results before it starts the text encoder, so the two never share the cores
-    (measured slower when they do: docs/benchmarks.md, first contact)."""
+    """Local features of each extraction's units (those of `kinds` that have pixels), computed on background
+    threads, one per CPU, from the moment the extraction is submitted: in an index run, SIFT of one file's pages
+    runs while the next file is extracted, which uses one core. `encode_extractions` takes the results before it
+    starts the text encoder, so the two never share the cores (measured slower when they do: docs/benchmarks.md,
+    first contact). OpenCV's SIFT releases the GIL and, on its own, keeps two cores only about 65% busy (40 PDF
+    page renders: 3.8 s one after another, 2.8 s on two threads)."""
 
-    def __init__(self):
-        self.kinds = set(instance_kinds())
+    def __init__(self, kinds: Collection[str] | None = None):
+        self.kinds = set(instance_kinds() if kinds is None else kinds)
         self._pool: ThreadPoolExecutor | None = None
-        self._futures: dict[int, tuple[Extraction, list]] = {}
+        self._futures: dict[int, tuple[Extraction, list]] = {}  # id(ex) -> (ex, [(unit, future)]); ex kept alive
+
+    def submitted(self, ex: Extraction) -> bool:
+        return id(ex) in self._futures
 
     def submit(self, ex: Extraction) -> None:
         from .encode.onnx import cpu_threads
 
         jobs = [u for u in ex.units if u.image is not None and u.kind in self.kinds]
-        if not jobs:
-            return
-        if self._pool is None:
+        if self._pool is None and jobs:
             self._pool = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="polyseek-features")
         self._futures[id(ex)] = (ex, [(u, self._pool.submit(_unit_features, u)) for u in jobs])
 
     def take(self, ex: Extraction) -> list | None:
         """[(unit, features or FeatureError)] for `ex` in unit order (waits for them), or None if not submitted."""
         got = self._futures.pop(id(ex), None)
-        if got is None or got[0] is not ex:
-            return None
-        return [(u, f.result()) for u, f in got[1]]
+        return None if got is None else [(u, f.result()) for u, f in got[1]]
 
     def forget(self, ex: Extraction) -> None:
         got = self._futures.pop(id(ex), None)
@@ -697,36 +698,28 @@ def _unit_features(u):
 
 
 def _local_features(pending: Sequence[Extraction], kinds: set[str], prefetched=None) -> list[list[tuple[str, Any]]]:
-    """Local features of every unit of these kinds that has pixels, per extraction, in unit order (taken from
-    `prefetched` where it has them). Units are spread over one thread per CPU: OpenCV's SIFT releases the GIL and,
-    on its own, keeps two cores only about 65% busy (40 PDF page renders: 3.8 s one after another, 2.8 s on two
-    threads; docs/benchmarks.md, first contact)."""
+    """Local features of every unit of these kinds that has pixels, per extraction, in unit order: those
+    `prefetched` (a FeaturePrefetch) already has under way, the others computed now on the same kind of pool."""
     from .encode.local import FeatureError
-    from .encode.onnx import cpu_threads
 
-    jobs, results = [], []
-    todo = []
-    for e, ex in enumerate(pending):
-        got = prefetched.take(ex) if prefetched is not None else None
-        if got is not None:
-            jobs += [(e, u) for u, _ in got]
-            results += [f for _, f in got]
-            continue
-        todo += [(e, u) for u in ex.units if u.image is not None and u.kind in kinds]
-    if len(todo) > 1 and cpu_threads() > 1:
-        with ThreadPoolExecutor(min(cpu_threads(), len(todo)), thread_name_prefix="polyseek-features") as pool:
-            results += list(pool.map(lambda job: _unit_features(job[1]), todo))
-    else:
-        results += [_unit_features(u) for _, u in todo]
-    jobs += todo
-    out: list[list[tuple[str, Any]]] = [[] for _ in pending]
-    for (e, u), feats in zip(jobs, results):
-        if isinstance(feats, FeatureError):
-            pending[e].warnings.append(f"no local features for {u.id}: {feats}")
-            continue
-        u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
-        out[e].append((u.id, feats))
-    return out
+    pre = prefetched if prefetched is not None else FeaturePrefetch(kinds)
+    try:
+        for ex in pending:
+            if not pre.submitted(ex):
+                pre.submit(ex)
+        out: list[list[tuple[str, Any]]] = []
+        for ex in pending:
+            out.append([])
+            for u, feats in pre.take(ex) or []:
+                if isinstance(feats, FeatureError):
+                    ex.warnings.append(f"no local features for {u.id}: {feats}")
+                    continue
+                u.meta["pixels"] = [int(u.image.width), int(u.image.height)]  # to map matched boxes back
+                out[-1].append((u.id, feats))
+        return out
+    finally:
+        if prefetched is None:
+            pre.close()
 
 
 def encode_texts(encoder, texts: list[str]) -> np.ndarray:
